@@ -7,46 +7,46 @@
 static const struct
 {
   const char *name;
-  int (*run) (int argc, char **argv);
+  int (*run)(int argc, char **argv);
   const char *summary;
 } commands[] = {
-  { "sandbox", cli_sandbox, "run a command in a sandbox (tars sandbox run --help)" },
-  { "changes", cli_changes, "inspect a changeset (tars changes show DIR)" },
+    {"sandbox", cli_sandbox, "run a command in a sandbox (tars sandbox run --help)"},
+    {"changes", cli_changes, "inspect a changeset (tars changes show DIR)"},
 };
 
 static void
-usage (FILE *f)
+usage(FILE *f)
 {
-  fputs ("usage: tars COMMAND [ARGS...]\n\ncommands:\n", f);
+  fputs("usage: tars COMMAND [ARGS...]\n\ncommands:\n", f);
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    fprintf (f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-  fputs ("\nEvery command takes --help.  Exit status: 0 success, 1 the work failed, 2 bad usage "
-         "or input.\n",
-         f);
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fputs("\nEvery command takes --help.  Exit status: 0 success, 1 the work failed, 2 bad usage "
+        "or input.\n",
+        f);
 }
 
 int
-main (int argc, char **argv)
+main(int argc, char **argv)
 {
   if (argc < 2)
     {
-      usage (stderr);
+      usage(stderr);
       return TARS_EXIT_USAGE;
     }
-  if (cli_is_help (argv[1]))
+  if (cli_is_help(argv[1]))
     {
-      usage (stdout);
+      usage(stdout);
       return TARS_EXIT_OK;
     }
-  if (strcmp (argv[1], "--version") == 0)
+  if (strcmp(argv[1], "--version") == 0)
     {
-      puts ("tars 0.1.0");
+      puts("tars 0.1.0");
       return TARS_EXIT_OK;
     }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    if (strcmp (argv[1], commands[i].name) == 0)
-      return commands[i].run (argc - 1, argv + 1);
-  fprintf (stderr, "tars: unknown command '%s'\n", argv[1]);
-  usage (stderr);
+    if (strcmp(argv[1], commands[i].name) == 0)
+      return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "tars: unknown command '%s'\n", argv[1]);
+  usage(stderr);
   return TARS_EXIT_USAGE;
 }

@@ -15,15 +15,15 @@ enum
 };
 
 /* Each subcommand: ARGV[0] is the subcommand's own name.  */
-int cli_sandbox (int argc, char **argv);
-int cli_changes (int argc, char **argv);
+int cli_sandbox(int argc, char **argv);
+int cli_changes(int argc, char **argv);
 
 /* Print "tars: <message>" to stderr and return the exit code ERR's kind calls for
  * (INVALID -> 2, otherwise 1).  */
-int cli_fail (const struct tars_error *err);
+int cli_fail(const struct tars_error *err);
 /* Print "tars: <message>" and a hint to run --help; return 2.  */
-int cli_usage_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* True when ARG is -h or --help.  */
-bool cli_is_help (const char *arg);
+bool cli_is_help(const char *arg);
 
 #endif

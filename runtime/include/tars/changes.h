@@ -1,7 +1,7 @@
 /* tars runtime: changesets.
  *
  * A changeset is a directory: manifest.json and objects/<sha256> holding the new contents of
- * regular files.  manifest.json:
+ * regular files (mode 0644, one object per distinct content).  manifest.json:
  *
  *   { "version": 1,
  *     "entries": [ { "path": "src/a.c",          relative, normalised, UTF-8
@@ -10,20 +10,72 @@
  *                                                          "delete")
  *                    "mode": "0644",                       permission bits (not for delete)
  *                    "size": 123,                          bytes of new content (files)
- *                    "sha256": "...",                      of the new content (files), or null
+ *                    "sha256": "...",                      of the new content (files)
  *                    "base_sha256": "...",                 of the content the sandbox saw, or
  *                                                          null when the path did not exist or
  *                                                          was not a regular file
  *                    "target": "..." } ] }                 symlinks only
  *
- * Entries are sorted by path, except that deletions come deepest first.  */
+ * Each operation has exactly these fields (a reader refuses missing and unknown ones):
+ *
+ *   create   type "file", mode, size, sha256, base_sha256 null   the path does not exist
+ *   modify   type "file", mode, size, sha256, base_sha256        a regular file's new content
+ *   delete   type, base_sha256 (the file's, null for dir/symlink) what was there is removed
+ *   mkdir    type "dir", mode                                    the path does not exist
+ *   chmod    type "file" or "dir", mode, base_sha256 (files; null for dirs)  only the mode changed
+ *   symlink  type "symlink", target                              the path does not exist
+ *
+ * A path whose type changed (a file became a directory, a symlink's target changed...) has a
+ * "delete" entry (and one for everything that was beneath it) and then the create.  The order is
+ * the order to apply: every "delete" first, in reverse bytewise order of path (so what is inside a
+ * directory comes before it), then the other entries in bytewise order of path (so a directory
+ * comes before what it holds).  docs/changeset-format.md has the details.  */
 #ifndef TARS_CHANGES_H
 #define TARS_CHANGES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "tars/error.h"
+
+#define TARS_CHANGESET_VERSION 1
+
+enum tars_change_op
+{
+  TARS_CHANGE_CREATE,
+  TARS_CHANGE_MODIFY,
+  TARS_CHANGE_DELETE,
+  TARS_CHANGE_MKDIR,
+  TARS_CHANGE_CHMOD,
+  TARS_CHANGE_SYMLINK,
+};
+
+enum tars_change_type
+{
+  TARS_CHANGE_FILE,
+  TARS_CHANGE_DIR,
+  TARS_CHANGE_LINK,
+};
+
+struct tars_change
+{
+  char *path;
+  enum tars_change_op op;
+  enum tars_change_type type;
+  unsigned int mode;    /* permission bits (create, modify, mkdir, chmod), else 0 */
+  uint64_t size;        /* create, modify */
+  char sha256[65];      /* create, modify; "" otherwise */
+  char base_sha256[65]; /* "" for null */
+  char *target;         /* symlink; NULL otherwise */
+};
+
+struct tars_changeset
+{
+  unsigned int version;
+  size_t n_entries;
+  struct tars_change *entries; /* in the order to apply (see above) */
+};
 
 /* Capture the changes an overlay's upper layer holds relative to its lower layers.
  * UPPER_DFD: the upper directory; LOWER_DFDS: the lower layers, topmost first (as overlayfs
@@ -31,9 +83,30 @@
  * Whiteouts (0/0 character devices, or files with an overlay.whiteout xattr) are deletions;
  * directories with overlay.opaque="y" replace the lower tree; both the trusted. and the user.
  * xattr namespaces are read.  Device nodes, fifos, sockets, setuid and setgid files, renamed
- * directories (overlay.redirect) and names that are not valid UTF-8 or hold control characters are
- * refused with an error naming the path.  */
-int tars_changes_capture (int upper_dfd, const int *lower_dfds, size_t n_lowers, int out_dfd,
-                          uint64_t *n_entries, struct tars_error *err);
+ * directories (overlay.redirect), metacopy files and names that are not valid UTF-8 or hold
+ * control characters are refused with an error naming the path.
+ * The upper layer is untrusted: it is walked through file descriptors only and symlinks are never
+ * followed.  The manifest is written last (temporary name, fsync, rename), so a failed capture
+ * leaves no manifest.json behind (objects may remain: discard the directory).  N_ENTRIES (may be
+ * NULL) gets the number of entries.  */
+int tars_changes_capture(int upper_dfd, const int *lower_dfds, size_t n_lowers, int out_dfd,
+                         uint64_t *n_entries, struct tars_error *err);
+
+/* Read and validate the changeset in the directory DFD: manifest.json must follow the format
+ * above strictly (version, fields per operation, normalised relative paths without "." or "..",
+ * no duplicate path except a delete followed by a create, parents that exist), and every object
+ * it names must exist as a regular file of the stated size.  Entries come back in the order to
+ * apply.  On failure CS is left empty; the error's kind is TARS_ERR_INVALID for a bad changeset.
+ */
+int tars_changeset_load(int dfd, struct tars_changeset *cs, struct tars_error *err);
+
+/* The manifest of CS as pretty-printed JSON (malloc'd), entries in CS's order.  */
+char *tars_changeset_to_json(const struct tars_changeset *cs, struct tars_error *err);
+
+void tars_changeset_free(struct tars_changeset *cs);
+#define cleanup_changeset __attribute__((cleanup(tars_changeset_free)))
+
+const char *tars_change_op_name(enum tars_change_op op);
+const char *tars_change_type_name(enum tars_change_type type);
 
 #endif

@@ -14,73 +14,73 @@
 #include <unistd.h>
 
 static inline void
-tars_cleanup_freep (void *p)
+tars_cleanup_freep(void *p)
 {
-  void **pp = (void **) p;
-  free (*pp);
+  void **pp = (void **)p;
+  free(*pp);
 }
 
 static inline void
-tars_cleanup_closep (int *fd)
+tars_cleanup_closep(int *fd)
 {
   if (*fd >= 0)
     {
       int saved = errno;
-      close (*fd);
+      close(*fd);
       errno = saved;
     }
 }
 
 static inline void
-tars_cleanup_fclosep (FILE **f)
+tars_cleanup_fclosep(FILE **f)
 {
   if (*f)
-    fclose (*f);
+    fclose(*f);
 }
 
 static inline void
-tars_cleanup_closedirp (DIR **d)
+tars_cleanup_closedirp(DIR **d)
 {
   if (*d)
-    closedir (*d);
+    closedir(*d);
 }
 
 /* A NULL-terminated array of strings, each freed, then the array.  */
 static inline void
-tars_cleanup_strvp (char ***v)
+tars_cleanup_strvp(char ***v)
 {
   if (*v)
     {
       for (char **s = *v; *s; s++)
-        free (*s);
-      free (*v);
+        free(*s);
+      free(*v);
     }
 }
 
-#define cleanup_free __attribute__ ((cleanup (tars_cleanup_freep)))
-#define cleanup_close __attribute__ ((cleanup (tars_cleanup_closep)))
-#define cleanup_fclose __attribute__ ((cleanup (tars_cleanup_fclosep)))
-#define cleanup_dir __attribute__ ((cleanup (tars_cleanup_closedirp)))
-#define cleanup_strv __attribute__ ((cleanup (tars_cleanup_strvp)))
+#define cleanup_free __attribute__((cleanup(tars_cleanup_freep)))
+#define cleanup_close __attribute__((cleanup(tars_cleanup_closep)))
+#define cleanup_fclose __attribute__((cleanup(tars_cleanup_fclosep)))
+#define cleanup_dir __attribute__((cleanup(tars_cleanup_closedirp)))
+#define cleanup_strv __attribute__((cleanup(tars_cleanup_strvp)))
 
 static inline void *
-tars_steal_pointer (void *pp)
+tars_steal_pointer(void *pp)
 {
-  void **p = (void **) pp;
+  void **p = (void **)pp;
   void *r = *p;
   *p = NULL;
   return r;
 }
 
 static inline int
-tars_steal_fd (int *fd)
+tars_steal_fd(int *fd)
 {
   int r = *fd;
   *fd = -1;
   return r;
 }
 
-#define steal_pointer(pp) tars_steal_pointer (pp)
-#define steal_fd(pfd) tars_steal_fd (pfd)
+#define steal_pointer(pp) tars_steal_pointer(pp)
+#define steal_fd(pfd) tars_steal_fd(pfd)
 
 #endif

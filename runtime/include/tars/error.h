@@ -27,17 +27,17 @@ struct tars_error
 };
 
 /* Fill ERR (if not NULL) and return -1.  When ERRNUM is not 0, ": strerror(ERRNUM)" is appended. */
-int tars_error_set (struct tars_error *err, int errnum, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
+int tars_error_set(struct tars_error *err, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Same, with the kind TARS_ERR_INVALID.  */
-int tars_error_invalid (struct tars_error *err, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
+int tars_error_invalid(struct tars_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Same, with the kind TARS_ERR_REFUSED.  */
-int tars_error_refused (struct tars_error *err, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
+int tars_error_refused(struct tars_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Prepend "PREFIX: " to ERR's message, keeping code and kind.  Returns -1.  */
-int tars_error_prefix (struct tars_error *err, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
-void tars_error_clear (struct tars_error *err);
+int tars_error_prefix(struct tars_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void tars_error_clear(struct tars_error *err);
 
 #endif

@@ -25,68 +25,78 @@ struct tars_spec
   char **envp;
   char *cwd; /* inside the sandbox; default: the workspace, else "/" */
 
-  char *workspace;                  /* host directory, mounted at its own path through an overlay */
-  char *layers[TARS_MAX_LAYERS];    /* extra read-only layers stacked above the workspace, lowest first */
+  char *workspace;               /* host directory, mounted at its own path through an overlay */
+  char *layers[TARS_MAX_LAYERS]; /* extra read-only layers stacked above the workspace, lowest first
+                                  */
   size_t n_layers;
-  char *rootfs;                     /* image directory; NULL: the host's / read-only */
-  char *changes_out;                /* write the workspace's changes here as a changeset */
-  char *masks[TARS_MAX_MASKS];      /* extra host paths to hide */
+  char *rootfs;                /* image directory; NULL: the host's / read-only */
+  char *changes_out;           /* write the workspace's changes here as a changeset */
+  char *masks[TARS_MAX_MASKS]; /* extra host paths to hide */
   size_t n_masks;
-  char *hostname;                   /* default "tars" */
+  char *hostname; /* default "tars" */
 
   enum tars_net_mode net;
 
   /* Limits; 0 means the default (see tars_spec_init), UINT64_MAX means none.  */
   uint64_t timeout_ms;
-  uint64_t memory_bytes;   /* cgroup memory limit; RLIMIT_AS when no cgroup (and always as_bytes) */
-  uint64_t as_bytes;       /* RLIMIT_AS */
-  uint64_t pids;           /* cgroup pids.max and RLIMIT_NPROC */
-  uint64_t cpu_seconds;    /* RLIMIT_CPU */
-  uint64_t fsize_bytes;    /* RLIMIT_FSIZE */
-  uint64_t nofile;         /* RLIMIT_NOFILE */
-  uint64_t scratch_bytes;  /* size of the tmpfs holding the overlay's upper layer */
-  uint64_t tmp_bytes;      /* size of the private /tmp */
-  uint64_t cpu_quota_pct;  /* cgroup cpu limit in percent of one CPU; 0 = none */
+  uint64_t memory_bytes;  /* cgroup memory limit; RLIMIT_AS when no cgroup (and always as_bytes) */
+  uint64_t as_bytes;      /* RLIMIT_AS */
+  uint64_t pids;          /* cgroup pids.max and RLIMIT_NPROC */
+  uint64_t cpu_seconds;   /* RLIMIT_CPU */
+  uint64_t fsize_bytes;   /* RLIMIT_FSIZE */
+  uint64_t nofile;        /* RLIMIT_NOFILE */
+  uint64_t scratch_bytes; /* size of the tmpfs holding the overlay's upper layer */
+  uint64_t tmp_bytes;     /* size of the private /tmp */
+  uint64_t cpu_quota_pct; /* cgroup cpu limit in percent of one CPU; 0 = none */
 
   /* When true, the command's stdout and stderr are collected into the result instead of passing
    * through; stdin is /dev/null.  */
   bool capture_output;
   size_t capture_max; /* per stream; default 1 MiB; the rest is dropped and counted */
+
+  /* Memory the spec owns: every string and array tars_spec_load_json allocated, released by
+   * tars_spec_free.  Ownership is kept here rather than per field so that a caller may point any
+   * field above at its own memory (say, a command-line option over a --spec file) without
+   * leaking or double-freeing.  A spec that owns memory must not be copied and freed twice.  */
+  void **owned;
+  size_t n_owned;
 };
 
 struct tars_result
 {
-  int status;       /* exit code as DESIGN.md: the command's, 128+N for a signal, 124 for timeout */
-  int signal;       /* the signal that ended the command, or 0 */
+  int status; /* exit code as DESIGN.md: the command's, 128+N for a signal, 124 for timeout */
+  int signal; /* the signal that ended the command, or 0 */
   bool timed_out;
-  bool cgroup_applied;  /* false when the cgroup tree was not writable */
-  char cgroup_note[256];/* why cgroup limits were not applied, for a one-time notice */
-  char *out, *err;  /* captured output (capture_output), NUL-terminated, malloc'd */
+  bool cgroup_applied;   /* false when the cgroup tree was not writable */
+  char cgroup_note[256]; /* why cgroup limits were not applied, for a one-time notice */
+  char *out, *err;       /* captured output (capture_output), NUL-terminated, malloc'd */
   size_t out_len, err_len;
   size_t out_dropped, err_dropped;
-  uint64_t changes; /* number of entries written to changes_out */
+  uint64_t changes;                    /* number of entries written to changes_out */
+  bool exec_failed;                    /* the command could not be executed (status 126 or 127) */
+  char exec_error[TARS_ERROR_MSG_MAX]; /* why, naming the command */
 };
 
 /* Fill SPEC with defaults: no workspace, host root, no network, 10 minute timeout, 1 GiB memory,
  * 512 processes, 600 CPU seconds, 1 GiB file size, 1024 files, 1 GiB scratch, 256 MiB /tmp.  */
-void tars_spec_init (struct tars_spec *spec);
+void tars_spec_init(struct tars_spec *spec);
 /* Free the strings a spec owns (as filled by tars_spec_load_json).  */
-void tars_spec_free (struct tars_spec *spec);
+void tars_spec_free(struct tars_spec *spec);
 /* Merge a JSON sandbox spec (see docs/sandbox-spec.md) into SPEC.  Unknown keys, wrong types and
  * out-of-range values are errors naming the key.  */
-int tars_spec_load_json (struct tars_spec *spec, const char *json, size_t len,
-                         struct tars_error *err);
+int tars_spec_load_json(struct tars_spec *spec, const char *json, size_t len,
+                        struct tars_error *err);
 /* Check a spec before running it: paths absolute and existing, argv present, limits sane.  */
-int tars_spec_validate (const struct tars_spec *spec, struct tars_error *err);
+int tars_spec_validate(const struct tars_spec *spec, struct tars_error *err);
 
 /* Parse sizes like "512M", "2G", "100k" and plain bytes.  */
-int tars_parse_size (const char *s, uint64_t *out, struct tars_error *err);
+int tars_parse_size(const char *s, uint64_t *out, struct tars_error *err);
 
 /* Run SPEC's command in a sandbox and wait for it.  Returns 0 when the command ran (whatever its
  * exit status, which is in RESULT), negative when the sandbox could not be set up or the changes
  * could not be captured.  */
-int tars_sandbox_run (const struct tars_spec *spec, struct tars_result *result,
-                      struct tars_error *err);
-void tars_result_free (struct tars_result *result);
+int tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result,
+                     struct tars_error *err);
+void tars_result_free(struct tars_result *result);
 
 #endif

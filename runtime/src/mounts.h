@@ -1,0 +1,32 @@
+/* The sandbox's filesystem view: read-only host (or image) root, hidden secrets, fresh /proc,
+ * minimal /dev, private /tmp, and the workspace as an overlay.  */
+#ifndef TARS_MOUNTS_H
+#define TARS_MOUNTS_H
+
+#include <stddef.h>
+
+#include "tars/error.h"
+#include "tars/sandbox.h"
+
+struct tars_mounts
+{
+  int upper_dfd;                       /* the overlay's upper layer, for change capture */
+  int lower_dfds[TARS_MAX_LAYERS + 1]; /* its lower layers, topmost first */
+  size_t n_lowers;
+};
+
+/* Host paths the outer process computed before entering the namespaces (it may read passwd and
+ * the environment; the sandbox's init should not).  */
+struct tars_mount_plan
+{
+  const struct tars_spec *spec;
+  const char *home; /* the caller's home directory, hidden; may be NULL */
+};
+
+/* Build the view and pivot into it.  Runs in the sandbox's init, in its own user and mount
+ * namespaces, with every capability of that user namespace.  On success the process's root is the
+ * new root and M holds descriptors to the overlay's layers (or -1 when there is no workspace).  */
+int tars_mounts_setup(const struct tars_mount_plan *plan, struct tars_mounts *m,
+                      struct tars_error *err);
+
+#endif
