@@ -88,9 +88,10 @@ struct tars_changeset
  * The upper layer is untrusted: it is walked through file descriptors only and symlinks are never
  * followed.  The manifest is written last (temporary name, fsync, rename), so a failed capture
  * leaves no manifest.json behind (objects may remain: discard the directory).  N_ENTRIES (may be
- * NULL) gets the number of entries.  */
+ * NULL) gets the number of entries.  MAX_BYTES (0: no limit) caps the total size of the new
+ * contents: a sparse file costs nothing in the sandbox's scratch but its full size here.  */
 int tars_changes_capture(int upper_dfd, const int *lower_dfds, size_t n_lowers, int out_dfd,
-                         uint64_t *n_entries, struct tars_error *err);
+                         uint64_t max_bytes, uint64_t *n_entries, struct tars_error *err);
 
 /* Read and validate the changeset in the directory DFD: manifest.json must follow the format
  * above strictly (version, fields per operation, normalised relative paths without "." or "..",
