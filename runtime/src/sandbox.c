@@ -285,15 +285,16 @@ static void __attribute__((noreturn)) init_process(struct child_ctx *ctx, pid_t 
   struct report rep = {0};
   /* Die with the caller, whatever kills it.  */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  /* Not dumpable: the command cannot open /proc/1/exe (the tars binary on the host's writable
-   * mount), /proc/1/mem or /proc/1/root.  */
-  prctl(PR_SET_DUMPABLE, 0);
   (void)outer; /* getppid () is 0 here: the parent is outside the pid namespace.  If it died
                   before the line above, the read below sees end of file.  */
   char go;
   if (read_all(ctx->sync_rd, &go, 1) != 1)
     _exit(1);
   close(ctx->sync_rd);
+  /* Not dumpable: the command cannot open /proc/1/exe (the tars binary on the host's writable
+   * mount), /proc/1/mem or /proc/1/root.  Only now: the outer process had to write our id maps,
+   * and /proc/PID of a process that is not dumpable belongs to root.  */
+  prctl(PR_SET_DUMPABLE, 0);
   init_main(ctx, &rep);
   write_all(ctx->report_wr, &rep, sizeof rep);
   _exit(0);

@@ -54,12 +54,12 @@ struct tars_spec
   bool capture_output;
   size_t capture_max; /* per stream; default 1 MiB; the rest is dropped and counted */
 
-  /* Memory the spec owns: every string and array tars_spec_load_json allocated, released by
-   * tars_spec_free.  Ownership is kept here rather than per field so that a caller may point any
-   * field above at its own memory (say, a command-line option over a --spec file) without
-   * leaking or double-freeing.  A spec that owns memory must not be copied and freed twice.  */
-  void **owned;
-  size_t n_owned;
+  /* True (as tars_spec_init sets it): every non-NULL string and string array above is malloc'd
+   * and the spec's own; tars_spec_free frees them, and whoever replaces one frees the old value.
+   * A caller that points fields at memory it keeps (literals, main's argv) clears it, and
+   * tars_spec_load_json then copies those fields before merging.  Never free two copies of an
+   * owning spec.  */
+  bool owned;
 };
 
 struct tars_result
@@ -80,10 +80,11 @@ struct tars_result
 /* Fill SPEC with defaults: no workspace, host root, no network, 10 minute timeout, 1 GiB memory,
  * 512 processes, 600 CPU seconds, 1 GiB file size, 1024 files, 1 GiB scratch, 256 MiB /tmp.  */
 void tars_spec_init(struct tars_spec *spec);
-/* Free the strings a spec owns (as filled by tars_spec_load_json).  */
+/* Free what the spec owns (see `owned`) and reset it to the defaults.  */
 void tars_spec_free(struct tars_spec *spec);
-/* Merge a JSON sandbox spec (see docs/sandbox-spec.md) into SPEC.  Unknown keys, wrong types and
- * out-of-range values are errors naming the key.  */
+/* Merge a JSON sandbox spec (see docs/sandbox-spec.md) into SPEC: the keys present replace the
+ * fields (freeing the old values), the others are kept.  Unknown keys, wrong types and
+ * out-of-range values are errors naming the key; on any error SPEC is left unchanged.  */
 int tars_spec_load_json(struct tars_spec *spec, const char *json, size_t len,
                         struct tars_error *err);
 /* Check a spec before running it: paths absolute and existing, argv present, limits sane.  */
