@@ -17,7 +17,8 @@ esac
 packages=(
   # build
   cmake gcc clang make pkg-config clang-format
-  libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libcjson-dev libssl-dev
+  libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libcjson-dev nettle-dev
+  libssl-dev   # the tests' independent SHA-256 oracle
   libcurl4-openssl-dev libgit2-dev libsqlite3-dev libmicrohttpd-dev libarchive-dev
   # tests
   libcmocka-dev
@@ -26,6 +27,7 @@ packages=(
   iproute2 procps psmisc attr time git ca-certificates python3 jq
   libcap2-bin  # capsh, getpcaps: what a sandboxed process holds
   mount        # mount(8), which the demo and attack tests try inside
+  busybox-static  # a minimal image for the --rootfs tests
   # benchmarks
   bubblewrap hyperfine
 )

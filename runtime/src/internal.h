@@ -9,9 +9,12 @@
 #include "tars/error.h"
 #include "tars/sandbox.h"
 
-/* seccomp.c: load the default profile into the calling thread (no_new_privs is set first).  The
- * profile is built for x86_64, x86 and x32.  */
+/* seccomp.c: set no_new_privs and install the default profile (built at build time from
+ * seccomp_profile.c) into the calling thread.  */
 int tars_seccomp_apply (struct tars_error *err);
+/* seccomp_profile.c: build the default profile with libseccomp for x86_64, x86 and x32 and write
+ * it to FD as raw BPF.  */
+int tars_seccomp_profile_export (int fd, struct tars_error *err);
 
 /* caps.c: lock securebits (noroot, no setuid fixup), drop every capability from the bounding,
  * ambient, inheritable, permitted and effective sets.  */
