@@ -72,7 +72,13 @@ do_mount(const char *src, const char *dst, const char *type, unsigned long flags
          struct tars_error *err)
 {
   if (mount(src, dst, type, flags, data) < 0)
-    return tars_error_set(err, errno, "mount %s on %s", type ? type : (src ? src : "none"), dst);
+    {
+      /* Name the path as the sandbox sees it.  */
+      bool inside = strncmp(dst, NEWROOT "/", strlen(NEWROOT) + 1) == 0;
+      return tars_error_set(err, errno, "mount %s on %s%s", type ? type : (src ? src : "none"),
+                            inside ? dst + strlen(NEWROOT) : dst,
+                            inside ? " (in the sandbox's root)" : "");
+    }
   return 0;
 }
 
