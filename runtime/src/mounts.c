@@ -121,7 +121,10 @@ ensure_dir_on_tmpfs(const char *path, struct tars_error *err)
   if (ensure_dir_on_tmpfs(buf, err) < 0)
     return -1;
   if (!is_tmpfs_dir(buf))
-    return tars_error_set(err, ENOENT, "mount point %s (not created on a host file system)", path);
+    return tars_error_invalid(err,
+                              "%s does not exist in the root file system (tars creates mount "
+                              "points only on its own tmpfs, never on a host or image directory)",
+                              path + strlen(NEWROOT));
   *slash = '/';
   if (mkdir(buf, 0755) < 0 && errno != EEXIST)
     return tars_error_set(err, errno, "mkdir %s", buf);
