@@ -431,9 +431,10 @@ tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struc
   bool root_caller = geteuid() == 0;
   uid_t map_uid = geteuid();
   gid_t map_gid = getegid();
-  /* Real root maps the sandbox's root to the workspace's owner, so that it holds no more than
-   * that user on host files; a root-owned workspace leaves root mapped, and the read-only view
-   * and masks are what protects the host.  */
+  /* Real root maps the sandbox's root to an unprivileged user, so that it holds no more than
+   * that user on host files: the workspace's owner (overlayfs must be able to copy its files up
+   * with their owner), or nobody when there is no workspace.  A root-owned workspace leaves root
+   * mapped, and the read-only view and the masks are what protect the host.  */
   if (root_caller && spec->workspace)
     {
       struct stat st;
@@ -442,6 +443,8 @@ tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struc
       map_uid = st.st_uid;
       map_gid = st.st_gid;
     }
+  else if (root_caller)
+    map_uid = map_gid = 65534;
   char homebuf[4096];
   const char *home = caller_home(homebuf, sizeof homebuf);
 
