@@ -64,7 +64,7 @@ struct child_ctx
   const struct tars_spec *spec;
   const char *home;
   bool root_caller;
-  int sync_rd;        /* outer -> init: ids mapped, cgroup joined */
+  int sync_rd;        /* outer -> init: "g" ids mapped, then "c" cgroup joined */
   int report_wr;      /* init -> outer */
   int out_wr, err_wr; /* captured output, or -1 */
   int changes_fd;     /* --changes-out directory, or -1 */
@@ -190,8 +190,19 @@ init_main(const struct child_ctx *ctx, struct report *rep)
       tars_error_set(err, errno, "sethostname");
       return;
     }
-  /* Joined the sandbox's cgroup before this: it becomes the namespace's root.  The time namespace
-   * applies to children only, which the payload is.  */
+  if (spec->net == TARS_NET_LOOPBACK && tars_net_loopback_up(err) < 0)
+    return;
+  struct tars_mount_plan plan = {.spec = spec, .home = ctx->home};
+  if (tars_mounts_setup(&plan, &m, err) < 0)
+    return;
+
+  /* The outer process has placed us in the sandbox's cgroup by now (or found it cannot): it
+   * becomes the cgroup namespace's root.  The time namespace applies to children only, which the
+   * command is.  */
+  char joined;
+  if (read_all(ctx->sync_rd, &joined, 1) != 1)
+    _exit(1);
+  close(ctx->sync_rd);
   if (unshare(CLONE_NEWCGROUP) < 0)
     {
       tars_error_set(err, errno, "unshare the cgroup namespace");
@@ -202,11 +213,6 @@ init_main(const struct child_ctx *ctx, struct report *rep)
       tars_error_set(err, errno, "unshare the time namespace");
       return;
     }
-  if (spec->net == TARS_NET_LOOPBACK && tars_net_loopback_up(err) < 0)
-    return;
-  struct tars_mount_plan plan = {.spec = spec, .home = ctx->home};
-  if (tars_mounts_setup(&plan, &m, err) < 0)
-    return;
 
   int failpipe[2];
   if (pipe2(failpipe, O_CLOEXEC) < 0)
@@ -290,7 +296,6 @@ static void __attribute__((noreturn)) init_process(struct child_ctx *ctx, pid_t 
   char go;
   if (read_all(ctx->sync_rd, &go, 1) != 1)
     _exit(1);
-  close(ctx->sync_rd);
   /* Not dumpable: the command cannot open /proc/1/exe (the tars binary on the host's writable
    * mount), /proc/1/mem or /proc/1/root.  Only now: the outer process had to write our id maps,
    * and /proc/PID of a process that is not dumpable belongs to root.  */
@@ -449,10 +454,6 @@ tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struc
   const char *home = caller_home(homebuf, sizeof homebuf);
 
   struct tars_cgroup cg = {0};
-  if (tars_cgroup_create(&cg, spec, result->cgroup_note, sizeof result->cgroup_note, err) < 0)
-    return -1;
-  result->cgroup_applied = cg.active;
-
   int ret = -1;
   int sync[2] = {-1, -1}, rep[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1};
   int pidfd = -1, changes_fd = -1;
@@ -517,20 +518,24 @@ tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struc
       out[1] = errp[1] = -1;
     }
 
-  if (write_id_maps(pid, map_uid, map_gid, root_caller, err) < 0 ||
-      (cg.active && tars_cgroup_attach(&cg, pid, err) < 0))
+  /* Two steps: the id maps let init build the filesystem view, and meanwhile the cgroup is made
+   * and init placed in it, which must be done before init forks the command.  */
+  int r = write_id_maps(pid, map_uid, map_gid, root_caller, err);
+  if (r == 0 && send(sync[1], "g", 1, MSG_NOSIGNAL) != 1)
+    r = tars_error_set(err, errno, "start the sandbox's init");
+  if (r == 0)
+    r = tars_cgroup_create(&cg, spec, result->cgroup_note, sizeof result->cgroup_note, err);
+  if (r == 0 && cg.active)
+    r = tars_cgroup_attach(&cg, pid, err);
+  if (r == 0 && send(sync[1], "c", 1, MSG_NOSIGNAL) != 1)
+    r = tars_error_set(err, errno, "start the sandbox's init");
+  if (r < 0)
     {
       kill(pid, SIGKILL);
       waitpid(pid, NULL, 0);
       goto out;
     }
-  if (send(sync[1], "g", 1, MSG_NOSIGNAL) != 1)
-    {
-      tars_error_set(err, errno, "start the sandbox's init");
-      kill(pid, SIGKILL);
-      waitpid(pid, NULL, 0);
-      goto out;
-    }
+  result->cgroup_applied = cg.active;
   close(sync[1]);
   sync[1] = -1;
 
