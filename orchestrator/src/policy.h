@@ -1,0 +1,56 @@
+/* The safety policy a changeset must pass before it may touch the repository, and the conflict
+ * check against the repository's current content.  */
+#ifndef TARS_POLICY_H
+#define TARS_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "tars/changes.h"
+#include "tars/error.h"
+
+#define TARS_POLICY_MAX_PROTECTED 64
+
+struct tars_policy
+{
+  /* Protected paths: "dir/" protects a directory and everything below it, "name" an exact path,
+   * and a pattern with '*' is matched with fnmatch(FNM_PATHNAME) against the path and, when it
+   * has no '/', against every component's basename (".env*").  Defaults: .git/, .tars/,
+   * .github/workflows/, .gitmodules, .env*.  .git/ and .tars/ are always protected, whatever the
+   * configuration says.  */
+  char *protected[TARS_POLICY_MAX_PROTECTED];
+  size_t n_protected;
+  bool allow_symlinks;      /* default false: no new symlinks */
+  uint64_t max_file_size;   /* default 64 MiB */
+  uint64_t max_files;       /* default 10000 entries */
+  uint64_t max_total_bytes; /* default 1 GiB of new content */
+};
+
+void tars_policy_default(struct tars_policy *p);
+void tars_policy_free(struct tars_policy *p);
+/* Merge the "apply" object of <repo>/.tars/config.json or, if absent, <repo>/tars.json:
+ *   {"apply": {"protected": [...], "allow_symlinks": false, "max_file_size": "64M",
+ *              "max_files": 10000, "max_total_bytes": "1G"}}
+ * ("protected" extends the defaults).  A missing file is not an error; a malformed one is
+ * (TARS_ERR_INVALID naming the file and the key).  */
+int tars_policy_load(struct tars_policy *p, int repo_fd, struct tars_error *err);
+
+/* Check every entry of CS (loaded from the directory CS_DFD) against P and against the repo's
+ * current tree at REPO_FD (symlinks or non-directories on the way to a target, a target that is
+ * a device/fifo/socket, hardlinked targets (st_nlink > 1) that a write would change elsewhere...).
+ * Returns 0 when the changeset may be applied; otherwise -1 with ERR kind TARS_ERR_REFUSED, and
+ * every reason appended to REASONS (a JSON array of {"path": ..., "reason": ...}).  */
+int tars_policy_check(const struct tars_policy *p, const struct tars_changeset *cs, int cs_dfd,
+                      int repo_fd, cJSON *reasons, struct tars_error *err);
+
+/* Compare each touched path's current content with the changeset's base: a file to modify,
+ * chmod or delete must still hash to base_sha256; a path to create or mkdir must not exist; a
+ * directory to delete must exist.  Returns 0 when there is no conflict, else -1 (kind
+ * TARS_ERR_REFUSED) with every conflicting path appended to CONFLICTS as {"path", "reason",
+ * "expected", "found"}.  */
+int tars_conflicts_check(const struct tars_changeset *cs, int repo_fd, cJSON *conflicts,
+                         struct tars_error *err);
+
+#endif
