@@ -40,7 +40,8 @@ static const char *const masked_files[] = {"/etc/shadow",
                                            "/etc/ssh/ssh_host_rsa_key",
                                            "/etc/ssh/ssh_host_ecdsa_key",
                                            "/etc/ssh/ssh_host_ed25519_key",
-                                           "/etc/docker/key.json"};
+                                           "/etc/docker/key.json",
+                                           "/etc/ssl/private"};
 /* Credential folders and files below the caller's home, masked even when the workspace (which is
  * visible) contains the home.  */
 static const char *const home_secrets[] = {".ssh",
