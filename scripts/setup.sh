@@ -22,6 +22,7 @@ packages=(
   libcurl4-openssl-dev libgit2-dev libsqlite3-dev libmicrohttpd-dev libarchive-dev
   # tests
   libcmocka-dev
+  libclang-rt-14-dev  # libFuzzer and clang's sanitizer runtimes, for the build-fuzz tree
   util-linux   # unshare, runuser, setpriv, flock
   passwd       # useradd: the unprivileged tars-test user
   iproute2 procps psmisc attr time git ca-certificates python3 jq

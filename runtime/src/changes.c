@@ -747,6 +747,19 @@ parse_manifest(const char *text, size_t len, struct tars_changeset *cs, struct t
 }
 
 int
+tars_changeset_parse(const char *text, size_t len, struct tars_changeset *cs,
+                     struct tars_error *err)
+{
+  memset(cs, 0, sizeof *cs);
+  if (parse_manifest(text, len, cs, err) < 0)
+    {
+      tars_changeset_free(cs);
+      return -1;
+    }
+  return 0;
+}
+
+int
 tars_changeset_load(int dfd, struct tars_changeset *cs, struct tars_error *err)
 {
   cleanup_close int fd = -1;
@@ -785,7 +798,7 @@ tars_changeset_load(int dfd, struct tars_changeset *cs, struct tars_error *err)
       if (len > (size_t)st.st_size)
         return tars_error_invalid(err, "manifest.json: it grew while being read");
     }
-  if (parse_manifest(text, len, cs, err) < 0 || check_objects(dfd, cs, err) < 0)
+  if (tars_changeset_parse(text, len, cs, err) < 0 || check_objects(dfd, cs, err) < 0)
     {
       tars_changeset_free(cs);
       return -1;

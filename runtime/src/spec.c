@@ -976,6 +976,9 @@ tars_spec_load_json(struct tars_spec *spec, const char *json, size_t len, struct
   struct tars_spec tmp = *spec;
   if (!tmp.owned && own_borrowed(&tmp, err) < 0)
     return -1;
+  /* What TMP held before the merge: SPEC's values, or the copies of a borrowing SPEC's, which are
+   * the merge's to free when it replaces them.  */
+  struct tars_spec before = tmp;
   bool seen[N_KEYS] = {false};
   int ret = 0;
 
@@ -997,14 +1000,13 @@ tars_spec_load_json(struct tars_spec *spec, const char *json, size_t len, struct
       ret = load_key(&tmp, k, item, err);
     if (ret < 0)
       {
-        /* A borrowing SPEC shares nothing with TMP, whose values are then all copies.  */
-        free_unshared(&tmp, spec);
+        free_unshared(&tmp, &before);
+        free_unshared(&before, spec); /* the copies of a borrowing SPEC; nothing otherwise */
         return -1;
       }
   }
 
-  if (spec->owned)
-    free_unshared(spec, &tmp);
+  free_unshared(&before, &tmp);
   *spec = tmp;
   return 0;
 }

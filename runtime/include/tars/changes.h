@@ -101,8 +101,18 @@ int tars_changes_capture(int upper_dfd, const int *lower_dfds, size_t n_lowers, 
  */
 int tars_changeset_load(int dfd, struct tars_changeset *cs, struct tars_error *err);
 
+/* Parse and check a manifest held in memory (TEXT, LEN bytes, not necessarily NUL-terminated):
+ * every check tars_changeset_load makes except those on objects/.  On failure CS is left empty.
+ */
+int tars_changeset_parse(const char *text, size_t len, struct tars_changeset *cs,
+                         struct tars_error *err);
+
 /* The manifest of CS as pretty-printed JSON (malloc'd), entries in CS's order.  */
 char *tars_changeset_to_json(const struct tars_changeset *cs, struct tars_error *err);
+
+/* SHA-256 of what is left to read from FD, as 64 lowercase hex digits and a NUL
+ * (runtime/src/hash.c): for the orchestrator's conflict check and copies.  */
+int tars_sha256_fd(int fd, char hex[65], struct tars_error *err);
 
 void tars_changeset_free(struct tars_changeset *cs);
 #define cleanup_changeset __attribute__((cleanup(tars_changeset_free)))
