@@ -29,8 +29,14 @@ _tl_skipped=0
 _tl_user_bin=""
 
 # Everything a test makes goes below one directory, removed at exit.  Mode 0755 so that the test
-# user can reach what is made for it below.
-TARS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tars-test.XXXXXX") || exit 1
+# user can reach what is made for it below.  Not below /tmp or /var/tmp: sandboxes have their own,
+# and must see the helpers and workspaces made here.  As root, a directory of its own in /var/lib;
+# otherwise the build tree.
+if [ -z "${TARS_TEST_BASE:-}" ]; then
+  if [ "$(id -u)" -eq 0 ]; then TARS_TEST_BASE=/var/lib/tars-test; else TARS_TEST_BASE=$TARS_BUILD/test-tmp; fi
+fi
+mkdir -p "$TARS_TEST_BASE" && chmod 0755 "$TARS_TEST_BASE" || exit 1
+TARS_TMP=$(mktemp -d "$TARS_TEST_BASE/tars-test.XXXXXX") || exit 1
 chmod 0755 "$TARS_TMP"
 
 _tl_label() {

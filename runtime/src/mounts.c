@@ -93,6 +93,13 @@ path_join(char *out, size_t len, const char *a, const char *b, struct tars_error
 }
 
 static bool
+is_plain_dir(const char *path)
+{
+  struct stat st;
+  return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool
 is_tmpfs_dir(const char *path)
 {
   struct statfs sf;
@@ -266,9 +273,22 @@ check_overlay_path(const char *path, struct tars_error *err)
   return 0;
 }
 
+/* Attach the detached, idmapped copy of layer I where overlayfs can name it.  */
 static int
-setup_workspace(const struct tars_spec *spec, struct tars_mounts *m, struct tars_error *err)
+attach_idmapped(int tree_fd, size_t i, char *path, size_t len, struct tars_error *err)
 {
+  snprintf(path, len, SCRATCH "/lower%zu", i);
+  if (mkdir(path, 0755) < 0 && errno != EEXIST)
+    return tars_error_set(err, errno, "mkdir %s", path);
+  if (syscall(SYS_move_mount, tree_fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    return tars_error_set(err, errno, "attach the idmapped layer at %s", path);
+  return 0;
+}
+
+static int
+setup_workspace(const struct tars_mount_plan *plan, struct tars_mounts *m, struct tars_error *err)
+{
+  const struct tars_spec *spec = plan->spec;
   char target[PATH_MAX];
   if (path_join(target, sizeof target, NEWROOT, spec->workspace, err) < 0)
     return -1;
@@ -285,7 +305,12 @@ setup_workspace(const struct tars_spec *spec, struct tars_mounts *m, struct tars
       if (check_overlay_path(layer, err) < 0)
         return -1;
       char host[PATH_MAX];
-      if (path_join(host, sizeof host, OLDROOT, layer, err) < 0)
+      if (plan->idmapped[i] >= 0)
+        {
+          if (attach_idmapped(plan->idmapped[i], i, host, sizeof host, err) < 0)
+            return tars_error_prefix(err, "layer %s", layer);
+        }
+      else if (path_join(host, sizeof host, OLDROOT, layer, err) < 0)
         return -1;
       int fd = open(host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (fd < 0)
@@ -380,10 +405,16 @@ tars_mounts_setup(const struct tars_mount_plan *plan, struct tars_mounts *m, str
     if (mask_file(masked_files[i], err) < 0)
       return -1;
 
+  /* Private /tmp and /var/tmp, as systemd's PrivateTmp: besides scratch space, they are where
+   * host daemons leave unix sockets, which a read-only mount does not stop anyone from
+   * connecting to.  */
   char tmp_opts[64];
   snprintf(tmp_opts, sizeof tmp_opts, "size=%llu,mode=1777",
            (unsigned long long)(spec->tmp_bytes ? spec->tmp_bytes : (256ULL << 20)));
-  if (do_mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts, err) < 0)
+  bool var_tmp = is_plain_dir(NEWROOT "/var/tmp");
+  if (do_mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts, err) < 0 ||
+      (var_tmp &&
+       do_mount("tmpfs", NEWROOT "/var/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts, err) < 0))
     return -1;
   /* The workspace's mount point may lie in a hidden directory (a home): create it before the
    * hiding tmpfs becomes read-only.  */
@@ -398,11 +429,19 @@ tars_mounts_setup(const struct tars_mount_plan *plan, struct tars_mounts *m, str
 
   if (make_tree_readonly(err) < 0)
     return -1;
-  /* ... except the private /tmp.  */
+  /* ... except the private /tmp and /var/tmp.  */
   struct mount_attr rw = {.attr_clr = MOUNT_ATTR_RDONLY};
-  if (sys_mount_setattr(NEWROOT "/tmp", 0, &rw) < 0 &&
-      do_mount(NULL, NEWROOT "/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, tmp_opts, err) < 0)
+  if ((sys_mount_setattr(NEWROOT "/tmp", 0, &rw) < 0 &&
+       do_mount(NULL, NEWROOT "/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, tmp_opts, err) <
+           0) ||
+      (var_tmp && sys_mount_setattr(NEWROOT "/var/tmp", 0, &rw) < 0 &&
+       do_mount(NULL, NEWROOT "/var/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, tmp_opts, err) <
+           0))
     return -1;
+  /* A sysfs of the sandbox's own network namespace: the host's lists the host's interfaces and
+   * their addresses.  Kept read-only; if the kernel refuses, the host's stays, read-only.  */
+  if (is_plain_dir(NEWROOT "/sys"))
+    mount("sysfs", NEWROOT "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 
   if (do_mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL,
                err) < 0)
@@ -412,7 +451,7 @@ tars_mounts_setup(const struct tars_mount_plan *plan, struct tars_mounts *m, str
 
   if (spec->workspace)
     {
-      if (setup_workspace(spec, m, err) < 0)
+      if (setup_workspace(plan, m, err) < 0)
         return -1;
       if (mask_home_secrets_in_workspace(plan, err) < 0)
         return -1;

@@ -21,6 +21,10 @@ struct tars_mount_plan
 {
   const struct tars_spec *spec;
   const char *home; /* the caller's home directory, hidden; may be NULL */
+  /* Idmapped copies of the overlay's lower layers (detached mounts from open_tree, index 0 the
+   * workspace, then the layers in spec order), or -1: used instead of the host paths when real
+   * root runs a sandbox on a root-owned workspace (see sandbox.c).  */
+  int idmapped[TARS_MAX_LAYERS + 1];
 };
 
 /* Build the view and pivot into it.  Runs in the sandbox's init, in its own user and mount

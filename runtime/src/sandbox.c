@@ -20,7 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <dirent.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
+#include <linux/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -64,10 +67,12 @@ struct child_ctx
   const struct tars_spec *spec;
   const char *home;
   bool root_caller;
-  int sync_rd;        /* outer -> init: "g" ids mapped, then "c" cgroup joined */
-  int report_wr;      /* init -> outer */
-  int out_wr, err_wr; /* captured output, or -1 */
-  int changes_fd;     /* --changes-out directory, or -1 */
+  int sync_rd;    /* outer -> init: "g" ids mapped, then "c" cgroup joined or "n" none */
+  bool no_cgroup; /* set by init from that: memory is then limited with RLIMIT_AS */
+  int idmapped[TARS_MAX_LAYERS + 1]; /* received with "g": see tars_mount_plan */
+  int report_wr;                     /* init -> outer */
+  int out_wr, err_wr;                /* captured output, or -1 */
+  int changes_fd;                    /* --changes-out directory, or -1 */
 };
 
 static void
@@ -142,7 +147,12 @@ static void __attribute__((noreturn)) payload(const struct child_ctx *ctx, int f
       tars_error_set(&err, errno, "chdir %s", cwd);
       goto fail;
     }
-  if (tars_rlimits_apply(spec, &err) < 0 || tars_caps_drop_all(&err) < 0 ||
+  /* Without a cgroup, --memory can only be an address-space limit (it counts what is reserved,
+   * not just what is used, so it is the cruder of the two).  */
+  struct tars_spec limits = *spec;
+  if (ctx->no_cgroup && limits.as_bytes == UINT64_MAX)
+    limits.as_bytes = spec->memory_bytes;
+  if (tars_rlimits_apply(&limits, &err) < 0 || tars_caps_drop_all(&err) < 0 ||
       tars_seccomp_apply(&err) < 0)
     goto fail;
 
@@ -158,6 +168,132 @@ fail:
   snprintf(fail.msg, sizeof fail.msg, "%s", err.msg);
   write_all(3, &fail, sizeof fail);
   _exit(127);
+}
+
+/* The changeset was written as nobody: hand it back to root, so that no other process running as
+ * nobody can change it before it is applied.  */
+static int
+give_back_changes(int dfd, struct tars_error *err)
+{
+  if (fchown(dfd, 0, 0) < 0)
+    return tars_error_set(err, errno, "chown the changeset");
+  if (fchownat(dfd, "manifest.json", 0, 0, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT)
+    return tars_error_set(err, errno, "chown the changeset's manifest.json");
+  int ofd = openat(dfd, "objects", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (ofd < 0)
+    return errno == ENOENT ? 0 : tars_error_set(err, errno, "open the changeset's objects/");
+  cleanup_dir DIR *d = fdopendir(ofd);
+  if (d == NULL)
+    {
+      close(ofd);
+      return tars_error_set(err, errno, "read the changeset's objects/");
+    }
+  if (fchown(ofd, 0, 0) < 0)
+    return tars_error_set(err, errno, "chown the changeset's objects/");
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.' && fchownat(ofd, e->d_name, 0, 0, AT_SYMLINK_NOFOLLOW) < 0)
+      return tars_error_set(err, errno, "chown objects/%s", e->d_name);
+  return 0;
+}
+
+/* File systems whose mounts can be idmapped (Linux 5.12 and later; tmpfs from 6.3).  */
+static bool
+idmap_supported(const struct tars_spec *spec)
+{
+  static const long types[] = {0xEF53 /* ext2/3/4 */, 0x58465342 /* xfs */, 0x9123683E /* btrfs */,
+                               0xF2F52010 /* f2fs */, 0x01021994 /* tmpfs */};
+  for (size_t i = 0; i <= spec->n_layers; i++)
+    {
+      struct statfs sf;
+      if (statfs(i == 0 ? spec->workspace : spec->layers[i - 1], &sf) < 0)
+        return false;
+      bool known = false;
+      for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        known = known || (long)sf.f_type == types[t];
+      if (!known)
+        return false;
+    }
+  return true;
+}
+
+/* Detached copies of the overlay's lower layers, idmapped through the sandbox's user namespace:
+ * the root-owned files show as owned by the sandbox's root, which is nobody on the host, so
+ * overlayfs can copy them up while the sandbox holds nothing over the host's root files.  */
+static int
+idmapped_trees(const struct tars_spec *spec, pid_t pid, int *trees, size_t *n,
+               struct tars_error *err)
+{
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
+  cleanup_close int userns = open(path, O_RDONLY | O_CLOEXEC);
+  if (userns < 0)
+    return tars_error_set(err, errno, "open %s", path);
+  struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
+  for (size_t i = 0; i <= spec->n_layers; i++)
+    {
+      const char *layer = i == 0 ? spec->workspace : spec->layers[i - 1];
+      int fd = (int)syscall(SYS_open_tree, AT_FDCWD, layer, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+      if (fd < 0)
+        return tars_error_set(err, errno, "open_tree %s", layer);
+      trees[(*n)++] = fd;
+      if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+        return tars_error_set(err, errno, "idmap a mount of %s", layer);
+    }
+  return 0;
+}
+
+/* One byte and, with it, descriptors (SCM_RIGHTS).  */
+static int
+send_with_fds(int sock, char byte, const int *fds, size_t n)
+{
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union
+  {
+    char buf[CMSG_SPACE(sizeof(int) * (TARS_MAX_LAYERS + 1))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (n > 0)
+    {
+      msg.msg_control = u.buf;
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+      struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+      memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+    }
+  return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+/* Receive one byte and up to MAX descriptors into FDS, the rest of FDS set to -1.  */
+static int
+recv_with_fds(int sock, int *fds, size_t max)
+{
+  char byte;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union
+  {
+    char buf[CMSG_SPACE(sizeof(int) * (TARS_MAX_LAYERS + 1))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = {
+      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  for (size_t i = 0; i < max; i++)
+    fds[i] = -1;
+  ssize_t r;
+  while ((r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+    ;
+  if (r != 1)
+    return -1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+      {
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        memcpy(fds, CMSG_DATA(c), sizeof(int) * (n < max ? n : max));
+      }
+  return 0;
 }
 
 static int
@@ -176,7 +312,7 @@ enter_ids(const struct child_ctx *ctx, struct tars_error *err)
 
 /* Init's work after the ids are mapped.  Returns the report to send.  */
 static void
-init_main(const struct child_ctx *ctx, struct report *rep)
+init_main(struct child_ctx *ctx, struct report *rep)
 {
   const struct tars_spec *spec = ctx->spec;
   struct tars_error *err = &rep->error;
@@ -193,6 +329,7 @@ init_main(const struct child_ctx *ctx, struct report *rep)
   if (spec->net == TARS_NET_LOOPBACK && tars_net_loopback_up(err) < 0)
     return;
   struct tars_mount_plan plan = {.spec = spec, .home = ctx->home};
+  memcpy(plan.idmapped, ctx->idmapped, sizeof plan.idmapped);
   if (tars_mounts_setup(&plan, &m, err) < 0)
     return;
 
@@ -202,6 +339,7 @@ init_main(const struct child_ctx *ctx, struct report *rep)
   char joined;
   if (read_all(ctx->sync_rd, &joined, 1) != 1)
     _exit(1);
+  ctx->no_cgroup = joined == 'n';
   close(ctx->sync_rd);
   if (unshare(CLONE_NEWCGROUP) < 0)
     {
@@ -293,8 +431,7 @@ static void __attribute__((noreturn)) init_process(struct child_ctx *ctx, pid_t 
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   (void)outer; /* getppid () is 0 here: the parent is outside the pid namespace.  If it died
                   before the line above, the read below sees end of file.  */
-  char go;
-  if (read_all(ctx->sync_rd, &go, 1) != 1)
+  if (recv_with_fds(ctx->sync_rd, ctx->idmapped, TARS_MAX_LAYERS + 1) < 0)
     _exit(1);
   /* Not dumpable: the command cannot open /proc/1/exe (the tars binary on the host's writable
    * mount), /proc/1/mem or /proc/1/root.  Only now: the outer process had to write our id maps,
@@ -438,8 +575,10 @@ tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struc
   gid_t map_gid = getegid();
   /* Real root maps the sandbox's root to an unprivileged user, so that it holds no more than
    * that user on host files: the workspace's owner (overlayfs must be able to copy its files up
-   * with their owner), or nobody when there is no workspace.  A root-owned workspace leaves root
-   * mapped, and the read-only view and the masks are what protect the host.  */
+   * with their owner), or nobody.  A root-owned workspace is given to nobody through idmapped
+   * mounts of its layers, where its file system supports them; elsewhere root stays mapped, and
+   * the read-only view and the masks are what protect the host.  */
+  bool idmap = false;
   if (root_caller && spec->workspace)
     {
       struct stat st;
@@ -447,6 +586,11 @@ tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struc
         return tars_error_set(err, errno, "stat workspace %s", spec->workspace);
       map_uid = st.st_uid;
       map_gid = st.st_gid;
+      if (map_uid == 0 && idmap_supported(spec))
+        {
+          idmap = true;
+          map_uid = map_gid = 65534;
+        }
     }
   else if (root_caller)
     map_uid = map_gid = 65534;
@@ -521,13 +665,19 @@ tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struc
   /* Two steps: the id maps let init build the filesystem view, and meanwhile the cgroup is made
    * and init placed in it, which must be done before init forks the command.  */
   int r = write_id_maps(pid, map_uid, map_gid, root_caller, err);
-  if (r == 0 && send(sync[1], "g", 1, MSG_NOSIGNAL) != 1)
+  int trees[TARS_MAX_LAYERS + 1];
+  size_t n_trees = 0;
+  if (r == 0 && idmap)
+    r = idmapped_trees(spec, pid, trees, &n_trees, err);
+  if (r == 0 && send_with_fds(sync[1], 'g', trees, n_trees) < 0)
     r = tars_error_set(err, errno, "start the sandbox's init");
+  for (size_t i = 0; i < n_trees; i++)
+    close(trees[i]);
   if (r == 0)
     r = tars_cgroup_create(&cg, spec, result->cgroup_note, sizeof result->cgroup_note, err);
   if (r == 0 && cg.active)
     r = tars_cgroup_attach(&cg, pid, err);
-  if (r == 0 && send(sync[1], "c", 1, MSG_NOSIGNAL) != 1)
+  if (r == 0 && send(sync[1], cg.active ? "c" : "n", 1, MSG_NOSIGNAL) != 1)
     r = tars_error_set(err, errno, "start the sandbox's init");
   if (r < 0)
     {
@@ -536,6 +686,12 @@ tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struc
       goto out;
     }
   result->cgroup_applied = cg.active;
+  if (!cg.active && spec->as_bytes == UINT64_MAX && spec->memory_bytes != UINT64_MAX)
+    {
+      size_t n = strlen(result->cgroup_note);
+      snprintf(result->cgroup_note + n, sizeof result->cgroup_note - n,
+               "; the memory limit is applied as an address-space limit (RLIMIT_AS) instead");
+    }
   close(sync[1]);
   sync[1] = -1;
 
@@ -633,6 +789,8 @@ tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struc
       snprintf(result->exec_error, sizeof result->exec_error, "%s", report.error.msg);
     }
   result->changes = report.changes;
+  if (idmap && changes_fd >= 0 && give_back_changes(changes_fd, err) < 0)
+    goto out;
   if (WIFEXITED(report.status))
     result->status = WEXITSTATUS(report.status);
   else if (WIFSIGNALED(report.status))

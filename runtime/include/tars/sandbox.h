@@ -68,7 +68,7 @@ struct tars_result
   int signal; /* the signal that ended the command, or 0 */
   bool timed_out;
   bool cgroup_applied;   /* false when the cgroup tree was not writable */
-  char cgroup_note[256]; /* why cgroup limits were not applied, for a one-time notice */
+  char cgroup_note[512]; /* why cgroup limits were not applied, for a one-time notice */
   char *out, *err;       /* captured output (capture_output), NUL-terminated, malloc'd */
   size_t out_len, err_len;
   size_t out_dropped, err_dropped;
