@@ -30,7 +30,7 @@ packages=(
   mount        # mount(8), which the demo and attack tests try inside
   busybox-static  # a minimal image for the --rootfs tests
   # benchmarks
-  bubblewrap hyperfine
+  bubblewrap hyperfine rsync
 )
 
 missing=()

@@ -13,6 +13,13 @@
 
 #include "tars/error.h"
 
+/* For tests: use the O_NOFOLLOW walk even where openat2 exists, so that both are exercised.  */
+extern bool tars_beneath_force_walk;
+
+/* Errors: an invalid RELPATH is TARS_ERR_INVALID (errno EINVAL); a symlink on the way ("symlink on
+ * the way", ELOOP) or a mount point crossed (EXDEV) is TARS_ERR_REFUSED; anything else is the
+ * system call's errno (ENOENT, ENOTDIR...).  errno is left set to ERR's code.  */
+
 /* open(2) of ROOT_FD/RELPATH with FLAGS (O_NOFOLLOW and O_CLOEXEC are added) and MODE.  */
 int tars_open_beneath(int root_fd, const char *relpath, int flags, mode_t mode,
                       struct tars_error *err);

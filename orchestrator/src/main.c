@@ -12,6 +12,10 @@ static const struct
 } commands[] = {
     {"sandbox", cli_sandbox, "run a command in a sandbox (tars sandbox run --help)"},
     {"changes", cli_changes, "inspect a changeset (tars changes show DIR)"},
+    {"history", cli_history, "the transactions applied to a repository"},
+    {"audit", cli_audit, "the audit trail of a repository"},
+    {"apply", cli_apply, "apply a changeset to a repository as a transaction"},
+    {"rollback", cli_rollback, "roll back a transaction (tars rollback TXN)"},
 };
 
 static void

@@ -41,7 +41,9 @@ struct tars_txn_result
   char git_commit[48]; /* hex id of the commit made, or "" */
   unsigned n_ops;
   /* For refusals and conflicts: {"refused": [{path, reason}...]} or {"conflicts": [...]};
-   * for rollback drift: {"drift": [...]}.  NULL when there is nothing to report.  Caller frees. */
+   * for rollback drift: {"drift": [...]} (also on a --force rollback that went ahead); when
+   * the transaction committed but its git commit failed: {"git_error": "..."} (the return value
+   * is still 0).  NULL when there is nothing to report.  Caller frees (tars_txn_result_free).  */
   cJSON *report;
 };
 
@@ -52,13 +54,16 @@ int tars_txn_apply(struct tars_store *store, int changeset_dfd, const struct tar
 int tars_txn_rollback(struct tars_store *store, const char *txn_id, bool force,
                       const struct tars_apply_opts *opts, struct tars_txn_result *result,
                       struct tars_error *err);
-/* Undo every transaction left unfinished by a crash; *N_RECOVERED gets how many.  Audited.  */
+/* Undo every transaction left unfinished by a crash; *N_RECOVERED gets how many.  Audited.
+ * Returns at once (0 recovered) while another process holds the repository's transaction lock:
+ * its transaction is in progress, not abandoned.  */
 int tars_txn_recover(struct tars_store *store, int *n_recovered, struct tars_error *err);
 void tars_txn_result_free(struct tars_txn_result *result);
 
 /* Deterministic crash points for the fault-injection tests: when the environment variable
  * TARS_CRASH_AT is "LABEL" or "LABEL:N", the process kills itself with SIGKILL the first (or
- * Nth) time it reaches the point LABEL.  Labels: see txn.c.  Costs one getenv per call.  */
+ * Nth) time it reaches the point LABEL.  Labels: see txn.c and docs/transactions.md.  Costs one
+ * getenv per call.  */
 void tars_crash_point(const char *label);
 
 #endif

@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include <cjson/cJSON.h>
+
 #include "tars/error.h"
 
 /* Exit codes, the contract of DESIGN.md.  */
@@ -17,12 +19,28 @@ enum
 /* Each subcommand: ARGV[0] is the subcommand's own name.  */
 int cli_sandbox(int argc, char **argv);
 int cli_changes(int argc, char **argv);
+int cli_history(int argc, char **argv);
+int cli_audit(int argc, char **argv);
+int cli_apply(int argc, char **argv);
+int cli_rollback(int argc, char **argv);
+
+/* apply.c: print the outcome of an apply or a rollback (VERB "applied", "rolled back"; R its
+ * return value): every reason of a refusal, conflict or drift one per line, then the result
+ * (JSON when asked).  Returns the exit status.  */
+struct tars_txn_result;
+int cli_txn_report(const char *verb, int r, bool json, const struct tars_txn_result *res,
+                   const struct tars_error *err);
 
 /* Print "tars: <message>" to stderr and return the exit code ERR's kind calls for
  * (INVALID -> 2, otherwise 1).  */
 int cli_fail(const struct tars_error *err);
 /* Print "tars: <message>" and a hint to run --help; return 2.  */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print S to stdout with control characters escaped (\xNN): text from the store may come from
+ * hostile changesets.  */
+void cli_put_escaped(const char *s);
+/* The string member NAME of the JSON object O, or NULL.  */
+const char *cli_json_str(const cJSON *o, const char *name);
 /* True when ARG is -h or --help.  */
 bool cli_is_help(const char *arg);
 

@@ -28,3 +28,20 @@ cli_is_help(const char *arg)
 {
   return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
+
+void
+cli_put_escaped(const char *s)
+{
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+    if (*p < 0x20 || *p == 0x7f)
+      printf("\\x%02x", *p);
+    else
+      putchar(*p);
+}
+
+const char *
+cli_json_str(const cJSON *o, const char *name)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
