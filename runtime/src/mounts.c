@@ -108,32 +108,41 @@ is_tmpfs_dir(const char *path)
 
 /* Create the directory PATH (inside /newroot) and its missing parents, but only on file systems
  * the sandbox itself mounted (tmpfs): a missing component on a host mount is an error, so that
- * setting up a sandbox never creates anything on the host.  */
+ * setting up a sandbox never creates anything on the host.  A directory on the way that the
+ * sandbox's root cannot search (a host directory of mode 0700 whose owner is not mapped) is
+ * covered by an empty tmpfs: the sandbox could not see into it anyway, and the mount point can
+ * then be made inside.  */
 static int
 ensure_dir_on_tmpfs(const char *path, struct tars_error *err)
 {
   char buf[PATH_MAX];
   if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
     return tars_error_invalid(err, "path too long: %s", path);
+  char *slash = strrchr(buf, '/');
+  if (slash == NULL || slash == buf)
+    return 0; /* NEWROOT itself */
+  *slash = '\0';
+  if (ensure_dir_on_tmpfs(buf, err) < 0)
+    return -1;
+  bool parent_is_tmpfs = is_tmpfs_dir(buf);
+  *slash = '/';
   struct stat st;
   if (stat(buf, &st) == 0)
     {
       if (!S_ISDIR(st.st_mode))
-        return tars_error_invalid(err, "%s is not a directory", path);
+        return tars_error_invalid(err, "%s is not a directory", path + strlen(NEWROOT));
+      if (faccessat(AT_FDCWD, buf, X_OK, AT_EACCESS) < 0 && errno == EACCES)
+        return do_mount("tmpfs", buf, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                        "size=64k,nr_inodes=256,mode=0755", err);
       return 0;
     }
-  char *slash = strrchr(buf, '/');
-  if (slash == NULL || slash == buf)
-    return tars_error_set(err, ENOENT, "mount point %s", path);
-  *slash = '\0';
-  if (ensure_dir_on_tmpfs(buf, err) < 0)
-    return -1;
-  if (!is_tmpfs_dir(buf))
+  if (errno != ENOENT)
+    return tars_error_set(err, errno, "stat %s", path + strlen(NEWROOT));
+  if (!parent_is_tmpfs)
     return tars_error_invalid(err,
                               "%s does not exist in the root file system (tars creates mount "
                               "points only on its own tmpfs, never on a host or image directory)",
                               path + strlen(NEWROOT));
-  *slash = '/';
   if (mkdir(buf, 0755) < 0 && errno != EEXIST)
     return tars_error_set(err, errno, "mkdir %s", buf);
   return 0;
