@@ -22,7 +22,7 @@ TARS_TEST_USER=tars-test
 
 IDENTITY=""
 T=$TARS
-H=$TARS_HELPERS
+H=""
 _tl_passed=0
 _tl_failed=0
 _tl_skipped=0
@@ -81,6 +81,12 @@ tars_test_user() {
       id -u "$TARS_TEST_USER" >/dev/null 2>&1 || useradd -m -s /bin/sh "$TARS_TEST_USER"
     ) 9</etc/passwd || return 1
   fi
+  _tl_copy_bins
+}
+
+# Copies of tars and the helpers below $TARS_TMP, for every identity: the build tree may sit
+# below directories the test user cannot enter, or below /tmp, which sandboxes do not see.
+_tl_copy_bins() {
   if [ -z "$_tl_user_bin" ]; then
     local d=$TARS_TMP/bin
     mkdir -p "$d/helpers" || return 1
@@ -92,6 +98,8 @@ tars_test_user() {
     _tl_user_bin=$d
   fi
 }
+_tl_copy_bins || exit 1
+H=$_tl_user_bin/helpers
 
 # run_as_user CMD [ARG...]: run CMD as tars-test, from /, with the caller's environment.
 run_as_user() {
@@ -128,7 +136,7 @@ for_each_identity() {
   local fn=$1
   shift
   if [ "$(id -u)" -eq 0 ]; then
-    IDENTITY=root T=$TARS H=$TARS_HELPERS
+    IDENTITY=root T=$TARS H=$_tl_user_bin/helpers
     "$fn" "$@"
     if tars_test_user; then
       IDENTITY=user T=$_tl_user_bin/tars H=$_tl_user_bin/helpers
@@ -138,10 +146,10 @@ for_each_identity() {
       skip "$fn" "could not set up the user $TARS_TEST_USER"
     fi
   else
-    IDENTITY=user T=$TARS H=$TARS_HELPERS
+    IDENTITY=user T=$TARS H=$_tl_user_bin/helpers
     "$fn" "$@"
     IDENTITY=root
     skip "$fn" "not running as root"
   fi
-  IDENTITY="" T=$TARS H=$TARS_HELPERS
+  IDENTITY="" T=$TARS H=$_tl_user_bin/helpers
 }

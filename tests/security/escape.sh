@@ -816,7 +816,7 @@ else
       tars_test_user || { fail "set-up" "no test user"; continue; }
       IDENTITY=user T=$_tl_user_bin/tars H=$_tl_user_bin/helpers run_identity
     else
-      IDENTITY=root T=$TARS H=$TARS_HELPERS run_identity
+      IDENTITY=root T=$TARS H=$_tl_user_bin/helpers run_identity
     fi
   done
 fi
