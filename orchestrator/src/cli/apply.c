@@ -61,12 +61,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static void
-store_closep(struct tars_store **s)
-{
-  tars_store_close(*s);
-}
-
 /* Paths and reasons may come from a hostile changeset: no control character reaches the
  * terminal.  */
 static void
@@ -255,15 +249,10 @@ cli_apply(int argc, char **argv)
     }
 
   struct tars_error err = {0};
-  __attribute__((cleanup(store_closep))) struct tars_store *store = NULL;
-  if (tars_store_open(repo, true, &store, &err) < 0)
-    return cli_fail(&err);
-  int n_recovered = 0;
-  if (tars_txn_recover(store, &n_recovered, &err) < 0)
-    return cli_fail(&err);
-  if (n_recovered > 0)
-    fprintf(stderr, "tars: recovered %d interrupted transaction%s\n", n_recovered,
-            n_recovered == 1 ? "" : "s");
+  cleanup_store struct tars_store *store = NULL;
+  int r = cli_open_store(repo, true, &store);
+  if (r != TARS_EXIT_OK)
+    return r;
   if (git == 1)
     {
       int is = tars_git_is_repo(tars_store_repo_path(store), &err);
@@ -284,7 +273,7 @@ cli_apply(int argc, char **argv)
       .git_commit = git != 0,
   };
   struct tars_txn_result res = {0};
-  int r = tars_txn_apply(store, dfd, &opts, &res, &err);
+  r = tars_txn_apply(store, dfd, &opts, &res, &err);
   if (r < 0 && err.kind != TARS_ERR_REFUSED && err.kind != TARS_ERR_INVALID)
     tars_error_prefix(&err, "apply %s", dir);
   int rc = cli_txn_report("applied", r, json, &res, &err);

@@ -36,6 +36,15 @@ int cli_txn_report(const char *verb, int r, bool json, const struct tars_txn_res
 int cli_fail(const struct tars_error *err);
 /* Print "tars: <message>" and a hint to run --help; return 2.  */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Open the store of REPO (creating it when CREATE), then recover interrupted transactions, saying
+ * so on stderr, as every command that opens the store must.  Returns TARS_EXIT_OK with *STORE
+ * set, or with *STORE NULL when REPO has no store and CREATE is false; otherwise prints the error
+ * and returns the exit status.  */
+struct tars_store;
+int cli_open_store(const char *repo, bool create, struct tars_store **store);
+void cli_store_closep(struct tars_store **store);
+#define cleanup_store __attribute__((cleanup(cli_store_closep)))
+
 /* Print S to stdout with control characters escaped (\xNN): text from the store may come from
  * hostile changesets.  */
 void cli_put_escaped(const char *s);

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "store.h"
+#include "txn.h"
 
 int
 cli_fail(const struct tars_error *err)
@@ -44,4 +46,31 @@ cli_json_str(const cJSON *o, const char *name)
 {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
   return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int
+cli_open_store(const char *repo, bool create, struct tars_store **store)
+{
+  struct tars_error err = {0};
+  int n_recovered = 0;
+  *store = NULL;
+  if (tars_store_open(repo, create, store, &err) < 0)
+    return !create && tars_store_error_is_absent(&err) ? TARS_EXIT_OK : cli_fail(&err);
+  if (tars_txn_recover(*store, &n_recovered, &err) < 0)
+    {
+      tars_store_close(*store);
+      *store = NULL;
+      return cli_fail(&err);
+    }
+  if (n_recovered > 0)
+    fprintf(stderr, "tars: recovered %d interrupted transaction%s\n", n_recovered,
+            n_recovered == 1 ? "" : "s");
+  return TARS_EXIT_OK;
+}
+
+void
+cli_store_closep(struct tars_store **store)
+{
+  if (*store)
+    tars_store_close(*store);
 }

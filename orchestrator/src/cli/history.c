@@ -111,37 +111,19 @@ print_list(cJSON *list, bool json)
 static int
 history(const char *repo, bool json, long limit)
 {
-  struct tars_store *store = NULL;
+  cleanup_store struct tars_store *store = NULL;
   struct tars_error err = {0};
   cJSON *list = NULL;
-  int n_recovered = 0, ret;
-
-  if (tars_store_open(repo, false, &store, &err) < 0)
-    {
-      if (!tars_store_error_is_absent(&err))
-        return cli_fail(&err);
-      list = cJSON_CreateArray();
-      ret = list ? print_list(list, json) : TARS_EXIT_FAILED;
-      cJSON_Delete(list);
-      return ret;
-    }
-  if (tars_txn_recover(store, &n_recovered, &err) < 0)
-    {
-      ret = cli_fail(&err);
-      goto out;
-    }
-  if (n_recovered > 0)
-    fprintf(stderr, "tars: recovered %d interrupted transaction%s\n", n_recovered,
-            n_recovered == 1 ? "" : "s");
-  if (tars_history_list(store, limit, &list, &err) < 0)
-    {
-      ret = cli_fail(&err);
-      goto out;
-    }
-  ret = print_list(list, json);
-out:
+  int ret = cli_open_store(repo, false, &store);
+  if (ret != TARS_EXIT_OK)
+    return ret;
+  /* No store: nothing was ever applied here, an empty list.  */
+  if (store == NULL)
+    list = cJSON_CreateArray();
+  else if (tars_history_list(store, limit, &list, &err) < 0)
+    return cli_fail(&err);
+  ret = list ? print_list(list, json) : TARS_EXIT_FAILED;
   cJSON_Delete(list);
-  tars_store_close(store);
   return ret;
 }
 

@@ -48,12 +48,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static void
-store_closep(struct tars_store **s)
-{
-  tars_store_close(*s);
-}
-
 int
 cli_rollback(int argc, char **argv)
 {
@@ -93,22 +87,17 @@ cli_rollback(int argc, char **argv)
     return cli_usage_error("rollback: --repo needs a path");
 
   struct tars_error err = {0};
-  __attribute__((cleanup(store_closep))) struct tars_store *store = NULL;
-  if (tars_store_open(repo, false, &store, &err) < 0)
+  cleanup_store struct tars_store *store = NULL;
+  int r = cli_open_store(repo, false, &store);
+  if (r != TARS_EXIT_OK)
+    return r;
+  if (store == NULL)
     {
-      if (tars_store_error_is_absent(&err))
-        {
-          fprintf(stderr, "tars: rollback: no transaction %s in %s: %s\n", txn, repo, err.msg);
-          return TARS_EXIT_USAGE;
-        }
-      return cli_fail(&err);
+      fprintf(stderr,
+              "tars: rollback: no transaction %s in %s (tars never applied anything there)\n", txn,
+              repo);
+      return TARS_EXIT_USAGE;
     }
-  int n_recovered = 0;
-  if (tars_txn_recover(store, &n_recovered, &err) < 0)
-    return cli_fail(&err);
-  if (n_recovered > 0)
-    fprintf(stderr, "tars: recovered %d interrupted transaction%s\n", n_recovered,
-            n_recovered == 1 ? "" : "s");
 
   char actor[300];
   struct passwd *pw = getpwuid(getuid());
@@ -118,7 +107,7 @@ cli_rollback(int argc, char **argv)
     snprintf(actor, sizeof actor, "cli:%u", (unsigned)getuid());
   struct tars_apply_opts opts = {.actor = actor, .git_commit = true};
   struct tars_txn_result res = {0};
-  int r = tars_txn_rollback(store, txn, force, &opts, &res, &err);
+  r = tars_txn_rollback(store, txn, force, &opts, &res, &err);
   if (r < 0 && err.kind == TARS_ERR_SYSTEM)
     tars_error_prefix(&err, "roll back %s", txn);
   int rc = cli_txn_report("rolled back", r, json, &res, &err);
