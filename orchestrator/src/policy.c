@@ -75,42 +75,6 @@ tars_policy_free(struct tars_policy *p)
 
 /* Names and targets must be valid UTF-8 (no overlong forms, no surrogates) without C0 or C1
  * control characters or DEL; the loader checks the same.  */
-static bool
-valid_text(const char *s)
-{
-  const unsigned char *p = (const unsigned char *)s;
-  while (*p)
-    {
-      unsigned char c = *p;
-      if (c < 0x80)
-        {
-          if (c < 0x20 || c == 0x7f)
-            return false;
-          p++;
-          continue;
-        }
-      size_t n;
-      uint32_t cp, min;
-      if ((c & 0xe0) == 0xc0)
-        n = 1, cp = c & 0x1f, min = 0x80;
-      else if ((c & 0xf0) == 0xe0)
-        n = 2, cp = c & 0x0f, min = 0x800;
-      else if ((c & 0xf8) == 0xf0)
-        n = 3, cp = c & 0x07, min = 0x10000;
-      else
-        return false;
-      for (size_t i = 1; i <= n; i++)
-        {
-          if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL */
-            return false;
-          cp = (cp << 6) | (p[i] & 0x3f);
-        }
-      if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-        return false;
-      p += n + 1;
-    }
-  return true;
-}
 
 /* S for a message or a JSON string: as it is when it is valid text, else with every byte outside
  * printable ASCII as \xNN.  */
@@ -118,7 +82,7 @@ static void
 shown(const char *s, char *buf, size_t size)
 {
   size_t o = 0;
-  if (valid_text(s))
+  if (tars_text_is_clean(s, strlen(s)))
     {
       snprintf(buf, size, "%s", s);
       return;
@@ -144,7 +108,7 @@ path_problem(const char *path)
     return "the path is longer than PATH_MAX";
   if (path[0] == '/')
     return "the path is absolute";
-  if (!valid_text(path))
+  if (!tars_text_is_clean(path, strlen(path)))
     return "the name is not valid UTF-8 or holds a control character";
   for (const char *p = path;;)
     {
@@ -727,7 +691,7 @@ check_symlink_target(struct check *k, const struct tars_change *c)
   size_t rl = 0;
 
   shown(t, tbuf, sizeof tbuf);
-  if (!valid_text(t) || t[0] == '\0')
+  if (!tars_text_is_clean(t, strlen(t)) || t[0] == '\0')
     {
       add_reason(&k->col, c->path,
                  "the symlink target is empty, not valid UTF-8 or holds a "

@@ -59,8 +59,8 @@ tars_change_type_name(enum tars_change_type type)
 
 /* Names and symlink targets go into JSON and onto terminals: they must be valid UTF-8 (no
  * overlong forms, no surrogates) without C0 or C1 control characters or DEL.  */
-static bool
-valid_text(const char *s, size_t len)
+bool
+tars_text_is_clean(const char *s, size_t len)
 {
   const unsigned char *p = (const unsigned char *)s, *end = p + len;
   while (p < end)
@@ -127,7 +127,7 @@ printable(const char *s, char *buf, size_t size)
     TAIL = 200
   };
   size_t len = strlen(s), o = 0;
-  bool escape = !valid_text(s, len);
+  bool escape = !tars_text_is_clean(s, len);
   if (len <= HEAD + TAIL + 3)
     {
       if (!escape)
@@ -169,7 +169,7 @@ path_problem(const char *path)
     return "the path is longer than PATH_MAX";
   if (path[0] == '/')
     return "the path is absolute";
-  if (!valid_text(path, len))
+  if (!tars_text_is_clean(path, len))
     return "the path is not valid UTF-8 or holds a control character";
   for (const char *p = path;;)
     {
@@ -511,7 +511,7 @@ parse_entry(const cJSON *e, size_t i, struct tars_change *c, struct tars_error *
     {
       const char *t = cJSON_IsString(f[7]) ? f[7]->valuestring : "";
       size_t tl = strlen(t);
-      if (tl == 0 || tl >= PATH_MAX || !valid_text(t, tl))
+      if (tl == 0 || tl >= PATH_MAX || !tars_text_is_clean(t, tl))
         return entry_error(err, i, path,
                            "\"target\" must be a non-empty UTF-8 string without control "
                            "characters, shorter than PATH_MAX");
@@ -925,7 +925,7 @@ path_push(struct ctx *c, const char *name, size_t *saved)
     c->path[c->len++] = '/';
   memcpy(c->path + c->len, name, nl + 1);
   c->len = need;
-  if (!valid_text(name, nl))
+  if (!tars_text_is_clean(name, nl))
     return ctx_refuse(c, "the name is not valid UTF-8 or holds a control character");
   return 0;
 }
@@ -1373,7 +1373,7 @@ upper_symlink(struct ctx *c, int dfd, const char *name, const struct stack *base
 
   if (read_target(c, dfd, name, &target) < 0)
     return -1;
-  if (target[0] == '\0' || !valid_text(target, strlen(target)))
+  if (target[0] == '\0' || !tars_text_is_clean(target, strlen(target)))
     return ctx_refuse(c, "the symlink's target is not valid UTF-8 or holds a control character");
   if (lookup(c, base, name, &b) < 0)
     return -1;

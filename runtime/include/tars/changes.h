@@ -110,6 +110,11 @@ int tars_changeset_parse(const char *text, size_t len, struct tars_changeset *cs
 /* The manifest of CS as pretty-printed JSON (malloc'd), entries in CS's order.  */
 char *tars_changeset_to_json(const struct tars_changeset *cs, struct tars_error *err);
 
+/* True when S (LEN bytes) is valid UTF-8 (no overlong forms, no surrogates) without C0 or C1
+ * control characters or DEL: what a path or a symlink target in a changeset must be, since it
+ * goes into JSON and onto terminals.  */
+bool tars_text_is_clean(const char *s, size_t len);
+
 /* SHA-256 of what is left to read from FD, as 64 lowercase hex digits and a NUL
  * (runtime/src/hash.c): for the orchestrator's conflict check and copies.  */
 int tars_sha256_fd(int fd, char hex[65], struct tars_error *err);
