@@ -679,6 +679,12 @@ tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struc
     r = tars_cgroup_attach(&cg, pid, err);
   if (r == 0 && send(sync[1], cg.active ? "c" : "n", 1, MSG_NOSIGNAL) != 1)
     r = tars_error_set(err, errno, "start the sandbox's init");
+  /* Init builds the view while we make the cgroup: when that failed, init has ended and its
+   * report says why, which is the error to give, not the broken pipe it left us.  */
+  siginfo_t si = {0};
+  if (r < 0 && waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+      si.si_pid != 0)
+    r = 0;
   if (r < 0)
     {
       kill(pid, SIGKILL);
