@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <seccomp.h>
 
 #include "beneath.h"
@@ -30,29 +32,6 @@ struct fx
   char root[256]; /* holds repo/ and outside/ */
   int repo;       /* repo/, O_RDONLY|O_DIRECTORY */
 };
-
-static void
-rm_tree_at(int dfd, const char *name)
-{
-  int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd >= 0)
-    {
-      DIR *d = fdopendir(fd);
-      struct dirent *de;
-      if (d == NULL)
-        {
-          close(fd);
-          return;
-        }
-      while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-          rm_tree_at(dirfd(d), de->d_name);
-      closedir(d);
-      unlinkat(dfd, name, AT_REMOVEDIR);
-    }
-  else
-    unlinkat(dfd, name, 0);
-}
 
 static const char *
 at(struct fx *fx, const char *rel)
@@ -142,7 +121,7 @@ fx_teardown(void **state)
   struct fx *fx = *state;
   tars_beneath_force_walk = false;
   close(fx->repo);
-  rm_tree_at(AT_FDCWD, fx->root);
+  test_rm_tree_at(AT_FDCWD, fx->root);
   free(fx);
   return 0;
 }

@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <openssl/evp.h>
 
 #include "internal.h"
@@ -37,29 +39,6 @@ struct fx
 {
   char root[256];
 };
-
-static void
-rm_tree_at(int dfd, const char *name)
-{
-  int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd >= 0)
-    {
-      DIR *d = fdopendir(fd);
-      struct dirent *de;
-      if (d == NULL)
-        {
-          close(fd);
-          return;
-        }
-      while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-          rm_tree_at(dirfd(d), de->d_name);
-      closedir(d);
-      unlinkat(dfd, name, AT_REMOVEDIR);
-    }
-  else
-    unlinkat(dfd, name, 0);
-}
 
 static int
 fx_setup(void **state)
@@ -86,7 +65,7 @@ static int
 fx_teardown(void **state)
 {
   struct fx *fx = *state;
-  rm_tree_at(AT_FDCWD, fx->root);
+  test_rm_tree_at(AT_FDCWD, fx->root);
   free(fx);
   return 0;
 }

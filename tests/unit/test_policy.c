@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
@@ -41,29 +43,6 @@ struct fx
   int cs_fd;
   struct tars_changeset cs;
 };
-
-static void
-rm_tree_at(int dfd, const char *name)
-{
-  int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd >= 0)
-    {
-      DIR *d = fdopendir(fd);
-      struct dirent *de;
-      if (d == NULL)
-        {
-          close(fd);
-          return;
-        }
-      while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-          rm_tree_at(dirfd(d), de->d_name);
-      closedir(d);
-      unlinkat(dfd, name, AT_REMOVEDIR);
-    }
-  else
-    unlinkat(dfd, name, 0);
-}
 
 static const char *
 at(struct fx *fx, const char *rel)
@@ -188,7 +167,7 @@ fx_teardown(void **state)
   cs_reset(fx);
   tars_policy_free(&fx->policy);
   close(fx->repo);
-  rm_tree_at(AT_FDCWD, fx->root);
+  test_rm_tree_at(AT_FDCWD, fx->root);
   free(fx);
   return 0;
 }

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "store.h"
 #include "tars/cleanup.h"
 
@@ -24,29 +26,6 @@ struct fx
 {
   char root[256]; /* the repository */
 };
-
-static void
-rm_tree_at(int dfd, const char *name)
-{
-  int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd >= 0)
-    {
-      DIR *d = fdopendir(fd);
-      struct dirent *de;
-      if (d == NULL)
-        {
-          close(fd);
-          return;
-        }
-      while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-          rm_tree_at(dirfd(d), de->d_name);
-      closedir(d);
-      unlinkat(dfd, name, AT_REMOVEDIR);
-    }
-  else
-    unlinkat(dfd, name, 0);
-}
 
 static int
 fx_setup(void **state)
@@ -64,7 +43,7 @@ static int
 fx_teardown(void **state)
 {
   struct fx *fx = *state;
-  rm_tree_at(AT_FDCWD, fx->root);
+  test_rm_tree_at(AT_FDCWD, fx->root);
   free(fx);
   return 0;
 }
