@@ -20,6 +20,7 @@ packages=(
   libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libcjson-dev nettle-dev
   libssl-dev   # the tests' independent SHA-256 oracle
   libcurl4-openssl-dev libgit2-dev libsqlite3-dev libmicrohttpd-dev libarchive-dev
+  libexpat1-dev  # JUnit XML reports (linked statically)
   # tests
   libcmocka-dev
   libclang-rt-14-dev  # libFuzzer and clang's sanitizer runtimes, for the build-fuzz tree
@@ -29,6 +30,9 @@ packages=(
   libcap2-bin  # capsh, getpcaps: what a sandboxed process holds
   mount        # mount(8), which the demo and attack tests try inside
   busybox-static  # a minimal image for the --rootfs tests
+  # toolchains of the validate fixtures (tests/fixtures/, tests/integration/validate.sh): Debian's
+  # go and pytest, which sandboxes use through their fixed PATH; meson and ninja for meson projects
+  golang-go python3-pytest python3-yaml meson ninja-build
   # benchmarks
   bubblewrap hyperfine rsync
 )
