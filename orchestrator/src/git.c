@@ -60,7 +60,11 @@
   X(git_signature_default)                                                                         \
   X(git_signature_now)                                                                             \
   X(git_signature_free)                                                                            \
-  X(git_oid_tostr)
+  X(git_oid_tostr)                                                                                 \
+  X(git_status_list_new)                                                                           \
+  X(git_status_list_entrycount)                                                                    \
+  X(git_status_byindex)                                                                            \
+  X(git_status_list_free)
 
 #define DECLARE_POINTER(name) static typeof(name) *p_##name;
 TARS_GIT_FUNCTIONS(DECLARE_POINTER)
@@ -660,4 +664,66 @@ tars_git_commit_paths(const char *repo_path, const char *const *paths, size_t n_
   int r = commit_paths(&s, repo_path, paths, n_paths, message, out_id, err);
   commit_state_free(&s);
   return r;
+}
+
+int
+tars_git_list_files(const char *repo_path, char ***out, size_t *n_out, struct tars_error *err)
+{
+  *out = NULL;
+  *n_out = 0;
+  if (tars_git_load(err) < 0)
+    return -1;
+  git_repository *repo = NULL;
+  if (p_git_repository_open_ext(&repo, repo_path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0)
+    return git_failed(err, "open the repository %s", repo_path);
+  git_status_options opts;
+  memset(&opts, 0, sizeof opts);
+  opts.version = GIT_STATUS_OPTIONS_VERSION;
+  opts.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
+  opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
+               GIT_STATUS_OPT_INCLUDE_UNMODIFIED | GIT_STATUS_OPT_EXCLUDE_SUBMODULES |
+               GIT_STATUS_OPT_DISABLE_PATHSPEC_MATCH;
+  git_status_list *list = NULL;
+  if (p_git_status_list_new(&list, repo, &opts) < 0)
+    {
+      git_failed(err, "list the files of %s", repo_path);
+      p_git_repository_free(repo);
+      return -1;
+    }
+  size_t n = p_git_status_list_entrycount(list);
+  char **paths = calloc(n + 1, sizeof *paths);
+  size_t k = 0;
+  int r = 0;
+  if (paths == NULL)
+    r = tars_error_set(err, ENOMEM, "list the files of %s", repo_path);
+  for (size_t i = 0; r == 0 && i < n; i++)
+    {
+      const git_status_entry *e = p_git_status_byindex(list, i);
+      if (e == NULL || (e->status & (GIT_STATUS_WT_DELETED | GIT_STATUS_IGNORED)) ||
+          e->status == GIT_STATUS_INDEX_DELETED)
+        continue;
+      const char *path = NULL;
+      if (e->index_to_workdir != NULL)
+        path = e->index_to_workdir->new_file.path;
+      else if (e->head_to_index != NULL)
+        path = e->head_to_index->new_file.path;
+      if (path == NULL || *path == '\0')
+        continue;
+      if ((paths[k] = strdup(path)) == NULL)
+        r = tars_error_set(err, ENOMEM, "list the files of %s", repo_path);
+      else
+        k++;
+    }
+  p_git_status_list_free(list);
+  p_git_repository_free(repo);
+  if (r < 0)
+    {
+      for (size_t i = 0; i < k; i++)
+        free(paths[i]);
+      free(paths);
+      return -1;
+    }
+  *out = paths;
+  *n_out = k;
+  return 0;
 }

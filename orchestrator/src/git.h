@@ -41,6 +41,12 @@ int tars_git_is_repo(const char *repo_path, struct tars_error *err);
 int tars_git_commit_paths(const char *repo_path, const char *const *paths, size_t n_paths,
                           const char *message, char out_id[48], struct tars_error *err);
 
+/* The files git would snapshot at REPO_PATH: every tracked file present in the work tree and
+ * every untracked file that is not ignored (.gitignore, info/exclude, core.excludesFile),
+ * submodules excluded, as repo-relative paths in *OUT (malloc'd, NULL-terminated; *N_OUT of
+ * them), in no particular order.  Loads libgit2.  */
+int tars_git_list_files(const char *repo_path, char ***out, size_t *n_out, struct tars_error *err);
+
 /* Load libgit2 and initialise it, once per process (later calls return at once).  The commit
  * function calls it; it is public so that a command may fail early and tests may time it.  A
  * missing library or symbol: "git support needs libgit2 (libgit2-1.5): <dlerror>".  A failed

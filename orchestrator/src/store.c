@@ -85,6 +85,22 @@ static const struct
         "  details TEXT);"
         "CREATE INDEX audit_execution ON audit(execution_id);"
         "CREATE INDEX transactions_state ON transactions(state);"},
+    {2, "CREATE TABLE validations ("
+        "  id TEXT PRIMARY KEY,"
+        "  execution_id TEXT,"
+        "  step_id TEXT,"
+        "  changeset TEXT,"
+        "  snapshot TEXT NOT NULL,"
+        "  verdict TEXT NOT NULL CHECK (verdict IN ('accepted', 'rejected')),"
+        "  created_at TEXT NOT NULL,"
+        "  report TEXT NOT NULL);"
+        "CREATE TABLE baselines ("
+        "  snapshot TEXT NOT NULL,"
+        "  config TEXT NOT NULL,"
+        "  created_at TEXT NOT NULL,"
+        "  result TEXT NOT NULL,"
+        "  PRIMARY KEY (snapshot, config));"
+        "CREATE INDEX validations_step ON validations(execution_id, step_id);"},
 };
 
 #define SCHEMA_LATEST (migrations[sizeof migrations / sizeof migrations[0] - 1].version)

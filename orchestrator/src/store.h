@@ -32,6 +32,21 @@
  *         details TEXT)  -- JSON object
  *   INDEX audit_execution ON audit(execution_id); INDEX transactions_state ON transactions(state)
  *
+ * Schema version 2 adds the validator's records:
+ *
+ *   validations(id TEXT PRIMARY KEY, execution_id TEXT, step_id TEXT,
+ *               changeset TEXT,                  -- the changeset's path as given
+ *               snapshot TEXT NOT NULL,          -- the snapshot's id (snapshot.h)
+ *               verdict TEXT NOT NULL CHECK (verdict IN ('accepted','rejected')),
+ *               created_at TEXT NOT NULL,
+ *               report TEXT NOT NULL)            -- the JSON report (validator.h)
+ *   baselines(snapshot TEXT NOT NULL,            -- the snapshot's id
+ *             config TEXT NOT NULL,              -- hash of the validation configuration
+ *             created_at TEXT NOT NULL,
+ *             result TEXT NOT NULL,              -- JSON: the baseline's build and tests
+ *             PRIMARY KEY (snapshot, config))
+ *   INDEX validations_step ON validations(execution_id, step_id)
+ *
  * audit.txn_id is deliberately not a foreign key: a refusal is audited with the id of a
  * transaction that was never journaled.  */
 #ifndef TARS_STORE_H

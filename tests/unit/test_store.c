@@ -178,12 +178,13 @@ open_creates_the_store(void **state)
 
   cleanup_free char *mode = query_text(s, "PRAGMA journal_mode");
   assert_string_equal(mode, "wal");
-  assert_int_equal(query_int(s, "PRAGMA user_version"), 1);
+  assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
   assert_int_equal(query_int(s, "PRAGMA foreign_keys"), 1);
   assert_int_equal(query_int(s, "PRAGMA synchronous"), 2); /* FULL */
   assert_int_equal(query_int(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-                                "name IN ('transactions', 'operations', 'audit')"),
-                   3);
+                                "name IN ('transactions', 'operations', 'audit', 'validations', "
+                                "'baselines')"),
+                   5);
   assert_int_equal(query_int(s, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
                                 "name IN ('audit_execution', 'transactions_state')"),
                    2);
@@ -220,7 +221,7 @@ reopen_is_idempotent(void **state)
   for (int i = 0; i < 2; i++)
     {
       s = open_ok(fx, i == 0);
-      assert_int_equal(query_int(s, "PRAGMA user_version"), 1);
+      assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
       assert_int_equal(query_int(s, "SELECT count(*) FROM audit"), 1);
       tars_store_close(s);
     }
@@ -302,13 +303,40 @@ newer_schema_is_refused_untouched(void **state)
       assert_null(s);
       assert_int_equal(err.kind, TARS_ERR_INVALID);
       assert_non_null(strstr(err.msg, "/.tars/tars.db has schema version 99, newer than this "
-                                      "tars (1): upgrade tars"));
+                                      "tars (2): upgrade tars"));
 
       cleanup_free char *after = slurp(at(fx, ".tars/tars.db"), &after_len);
       assert_non_null(after);
       assert_int_equal(before_len, after_len);
       assert_memory_equal(before, after, before_len);
     }
+}
+
+/* A version 1 database (as the first tars wrote it) is migrated to version 2 in place: its rows
+ * kept, the validator's tables added.  */
+static void
+version_1_is_migrated(void **state)
+{
+  struct fx *fx = *state;
+  tars_store_close(open_ok(fx, true));
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(at(fx, ".tars/tars.db"), &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db,
+                                "DROP TABLE validations; DROP TABLE baselines; "
+                                "INSERT INTO audit(time, event) VALUES ('t', 'kept'); "
+                                "PRAGMA user_version = 1",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+  struct tars_store *s = open_ok(fx, false);
+  assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
+  assert_int_equal(query_int(s, "SELECT count(*) FROM audit WHERE event = 'kept'"), 1);
+  assert_int_equal(query_int(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                                "name IN ('validations', 'baselines')"),
+                   2);
+  assert_int_equal(query_int(s, "SELECT count(*) FROM validations"), 0);
+  tars_store_close(s);
 }
 
 /* ----- .git/info/exclude ----- */
@@ -757,6 +785,7 @@ main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(open_creates_the_store, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(version_1_is_migrated, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(reopen_is_idempotent, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(open_without_create_needs_a_store, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(bad_repo_paths_are_invalid, fx_setup, fx_teardown),
