@@ -16,6 +16,7 @@ static const struct
     {"audit", cli_audit, "the audit trail of a repository"},
     {"apply", cli_apply, "apply a changeset to a repository as a transaction"},
     {"rollback", cli_rollback, "roll back a transaction (tars rollback TXN)"},
+    {"validate", cli_validate, "build and test a changeset against the baseline, and decide"},
 };
 
 static void
