@@ -78,8 +78,8 @@ tars_policy_free(struct tars_policy *p)
 
 /* S for a message or a JSON string: as it is when it is valid text, else with every byte outside
  * printable ASCII as \xNN.  */
-static void
-shown(const char *s, char *buf, size_t size)
+void
+tars_shown(const char *s, char *buf, size_t size)
 {
   size_t o = 0;
   if (tars_text_is_clean(s, strlen(s)))
@@ -98,8 +98,8 @@ shown(const char *s, char *buf, size_t size)
 }
 
 /* Why PATH is not a relative, normalised path, or NULL.  */
-static const char *
-path_problem(const char *path)
+const char *
+tars_path_problem(const char *path)
 {
   size_t len = strlen(path);
   if (len == 0)
@@ -128,8 +128,8 @@ path_problem(const char *path)
 
 /* A configured rule: relative, without "." or ".." components; a trailing '/' marks a
  * directory.  */
-static const char *
-rule_problem(const char *rule)
+const char *
+tars_path_rule_problem(const char *rule)
 {
   size_t len = strlen(rule);
   if (len == 0)
@@ -141,7 +141,7 @@ rule_problem(const char *rule)
     return "out of memory";
   if (copy[len - 1] == '/' && len > 1)
     copy[len - 1] = '\0';
-  const char *why = path_problem(copy);
+  const char *why = tars_path_problem(copy);
   return why;
 }
 
@@ -153,8 +153,8 @@ is_glob(const char *s)
 
 /* Whether RULE protects PATH: a rule protects the path it names and everything below it; a
  * pattern without '/' is matched against every component.  */
-static bool
-rule_matches(const char *rule, const char *path)
+bool
+tars_path_rule_matches(const char *rule, const char *path)
 {
   char pat[PATH_MAX], prefix[PATH_MAX];
   size_t rlen = strlen(rule);
@@ -226,7 +226,7 @@ protected_by(const struct tars_policy *p, const char *path)
   if (rule)
     return rule;
   for (size_t i = 0; i < p->n_protected; i++)
-    if (p->protected[i] && rule_matches(p->protected[i], path))
+    if (p->protected[i] && tars_path_rule_matches(p->protected[i], path))
       return p->protected[i];
   return NULL;
 }
@@ -334,7 +334,7 @@ tars_policy_load(struct tars_policy *p, int repo_fd, struct tars_error *err)
   for (const cJSON *k = apply->child; k; k = k->next)
     {
       char kbuf[128];
-      shown(k->string ? k->string : "", kbuf, sizeof kbuf);
+      tars_shown(k->string ? k->string : "", kbuf, sizeof kbuf);
       if (strcmp(kbuf, "protected") == 0)
         {
           const cJSON *r;
@@ -346,11 +346,12 @@ tars_policy_load(struct tars_policy *p, int repo_fd, struct tars_error *err)
             }
           cJSON_ArrayForEach(r, k)
           {
-            const char *why = cJSON_IsString(r) ? rule_problem(r->valuestring) : "not a string";
+            const char *why =
+                cJSON_IsString(r) ? tars_path_rule_problem(r->valuestring) : "not a string";
             if (why)
               {
                 char rbuf[256];
-                shown(cJSON_IsString(r) ? r->valuestring : "", rbuf, sizeof rbuf);
+                tars_shown(cJSON_IsString(r) ? r->valuestring : "", rbuf, sizeof rbuf);
                 tars_error_invalid(err, "%s: key \"apply.protected\": \"%s\": %s", file, rbuf, why);
                 goto out;
               }
@@ -442,7 +443,7 @@ static cJSON *
 add_item(struct collect *c, const char *path, const char *reason)
 {
   char pbuf[PATH_MAX * 4 + 1];
-  shown(path, pbuf, sizeof pbuf);
+  tars_shown(path, pbuf, sizeof pbuf);
   c->n++;
   summary_add(c, pbuf, reason);
   cJSON *o = cJSON_CreateObject();
@@ -690,7 +691,7 @@ check_symlink_target(struct check *k, const struct tars_change *c)
   char res[PATH_MAX], tbuf[PATH_MAX * 4 + 1];
   size_t rl = 0;
 
-  shown(t, tbuf, sizeof tbuf);
+  tars_shown(t, tbuf, sizeof tbuf);
   if (!tars_text_is_clean(t, strlen(t)) || t[0] == '\0')
     {
       add_reason(&k->col, c->path,
@@ -834,7 +835,7 @@ tars_policy_check(const struct tars_policy *p, const struct tars_changeset *cs, 
   for (size_t i = 0; i < cs->n_entries; i++)
     {
       const struct tars_change *c = &cs->entries[i];
-      const char *why = path_problem(c->path);
+      const char *why = tars_path_problem(c->path);
       if (why)
         {
           add_reason(&k->col, c->path, "%s", why);
@@ -966,7 +967,7 @@ check_dir_contents(int repo_fd, const struct by_path *idx, size_t n_idx, const c
   if (extra)
     {
       char reason[NAME_MAX * 4 + 128], fbuf[NAME_MAX * 4 + 1];
-      shown(first, fbuf, sizeof fbuf);
+      tars_shown(first, fbuf, sizeof fbuf);
       snprintf(reason, sizeof reason,
                "the directory to delete holds '%s'%s, which the changeset does not delete "
                "(created since the snapshot)",

@@ -65,4 +65,17 @@ int tars_policy_check(const struct tars_policy *p, const struct tars_changeset *
 int tars_conflicts_check(const struct tars_changeset *cs, int repo_fd, cJSON *conflicts,
                          struct tars_error *err);
 
+/* Path rules, as "protected" above and the validator's forbidden and test-file patterns use
+ * them: whether RULE covers PATH (the path it names and everything below it; a glob without '/'
+ * against every component).  */
+bool tars_path_rule_matches(const char *rule, const char *path);
+/* Why RULE is not a valid rule (relative, no "." or ".." component; a trailing '/' marks a
+ * directory), or NULL.  */
+const char *tars_path_rule_problem(const char *rule);
+/* Why PATH is not a relative, normalised, clean path, or NULL.  */
+const char *tars_path_problem(const char *path);
+/* S for a message: as it is when it is clean text, else with bytes outside printable ASCII as
+ * \xNN, cut to SIZE.  */
+void tars_shown(const char *s, char *buf, size_t size);
+
 #endif

@@ -22,6 +22,7 @@
 #include "tars/changes.h"
 #include "tars/cleanup.h"
 #include "tars/sandbox.h"
+#include "policy.h"
 #include "vconfig.h"
 
 #define CONFIG_PRIMARY ".tars/config.json"
@@ -40,21 +41,6 @@ cleanup_cjson(cJSON **p)
     cJSON_Delete(*p);
 }
 #define cleanup_json __attribute__((cleanup(cleanup_cjson)))
-
-/* S for a message: printable ASCII as it is, anything else as \xNN, cut at SIZE.  */
-static void
-shown(const char *s, char *buf, size_t size)
-{
-  size_t o = 0;
-  for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < size; p++)
-    {
-      if (*p >= 0x20 && *p < 0x7f && *p != '\\')
-        buf[o++] = (char)*p;
-      else
-        o += (size_t)snprintf(buf + o, size - o, "\\x%02x", *p);
-    }
-  buf[o] = '\0';
-}
 
 /* ----- toolchains ----- */
 
@@ -126,7 +112,7 @@ tars_toolchain_from_name(const char *name, enum tars_toolchain *out, struct tars
       o += (size_t)snprintf(known + o, sizeof known - o, "%s%s", o ? ", " : "", toolchains[i].name);
     }
   char shown_name[128];
-  shown(name ? name : "", shown_name, sizeof shown_name);
+  tars_shown(name ? name : "", shown_name, sizeof shown_name);
   return tars_error_invalid(err, "unknown toolchain '%s' (known: %s)", shown_name, known);
 }
 
@@ -227,105 +213,35 @@ fail:
 
 /* ----- patterns ----- */
 
-/* Why PATH is not a relative, normalised path, or NULL.  */
-static const char *
-path_problem(const char *path)
-{
-  size_t len = strlen(path);
-  if (len == 0)
-    return "the path is empty";
-  if (len >= PATH_MAX)
-    return "the path is longer than PATH_MAX";
-  if (path[0] == '/')
-    return "the path is absolute";
-  if (!tars_text_is_clean(path, len))
-    return "the path is not valid UTF-8 or holds a control character";
-  for (const char *p = path;;)
-    {
-      size_t n = strcspn(p, "/");
-      if (n == 0)
-        return "the path has an empty component";
-      if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-        return "the path has a '.' or '..' component";
-      if (n > NAME_MAX)
-        return "a component of the path is longer than NAME_MAX";
-      if (p[n] == '\0')
-        return NULL;
-      p += n + 1;
-    }
-}
-
-/* A pattern is a path (a trailing '/' marks a directory) that may hold glob characters.  */
-static const char *
-pattern_problem(const char *pat)
-{
-  size_t len = strlen(pat);
-  if (len == 0)
-    return "empty";
-  if (len >= PATH_MAX)
-    return "longer than PATH_MAX";
-  cleanup_free char *copy = strdup(pat);
-  if (copy == NULL)
-    return "out of memory";
-  if (len > 1 && copy[len - 1] == '/')
-    copy[len - 1] = '\0';
-  return path_problem(copy);
-}
-
+/* Test-file directory patterns ("tests/") match at any depth, since test directories sit next
+ * to the code in many layouts (web/__tests__/, pkg/tests/); every other pattern follows the
+ * apply policy's rules (policy.h).  */
 static bool
-is_glob(const char *s)
+test_pattern_matches(const char *rule, const char *path)
 {
-  return strpbrk(s, "*?[") != NULL;
-}
-
-/* The semantics of policy.h's protected paths (policy.c's rule_matches, which is static there):
- * a pattern matches the path it names and everything below it, "dir/" a directory, a glob is
- * matched with FNM_PATHNAME against the path and its leading parts, and a glob without '/'
- * against every component.  */
-static bool
-pattern_matches(const char *rule, const char *path)
-{
-  char pat[PATH_MAX], prefix[PATH_MAX];
-  size_t rlen = strlen(rule), plen = strlen(path);
-
-  if (rlen == 0 || rlen >= sizeof pat || plen >= sizeof prefix)
-    return false;
-  memcpy(pat, rule, rlen + 1);
-  if (pat[rlen - 1] == '/')
-    pat[rlen - 1] = '\0';
-  bool glob = is_glob(pat);
-
-  if (glob && strchr(pat, '/') == NULL)
+  size_t rlen = strlen(rule);
+  if (rlen > 1 && rule[rlen - 1] == '/' && memchr(rule, '/', rlen - 1) == NULL &&
+      strpbrk(rule, "*?[") == NULL)
     {
-      for (const char *p = path;;)
+      for (const char *p = path; *p;)
         {
           size_t n = strcspn(p, "/");
-          memcpy(prefix, p, n);
-          prefix[n] = '\0';
-          if (fnmatch(pat, prefix, 0) == 0)
+          if (n == rlen - 1 && memcmp(p, rule, n) == 0)
             return true;
           if (p[n] == '\0')
-            return false;
+            break;
           p += n + 1;
         }
+      return false;
     }
-  memcpy(prefix, path, plen + 1);
-  for (;;)
-    {
-      if (glob ? fnmatch(pat, prefix, FNM_PATHNAME) == 0 : strcmp(pat, prefix) == 0)
-        return true;
-      char *slash = strrchr(prefix, '/');
-      if (slash == NULL)
-        return false;
-      *slash = '\0';
-    }
+  return tars_path_rule_matches(rule, path);
 }
 
 bool
 tars_vconfig_is_test_file(const struct tars_vconfig *c, const char *path)
 {
   for (size_t i = 0; i < c->n_test_files; i++)
-    if (c->test_files[i] && pattern_matches(c->test_files[i], path))
+    if (c->test_files[i] && test_pattern_matches(c->test_files[i], path))
       return true;
   return false;
 }
@@ -334,7 +250,7 @@ const char *
 tars_vconfig_forbidden(const struct tars_vconfig *c, const char *path)
 {
   for (size_t i = 0; i < c->n_forbidden; i++)
-    if (c->forbidden[i] && pattern_matches(c->forbidden[i], path))
+    if (c->forbidden[i] && tars_path_rule_matches(c->forbidden[i], path))
       return c->forbidden[i];
   return NULL;
 }
@@ -407,7 +323,7 @@ static void
 key_name(const char *parent, const cJSON *k, char *buf, size_t size)
 {
   char kb[128];
-  shown(k->string ? k->string : "", kb, sizeof kb);
+  tars_shown(k->string ? k->string : "", kb, sizeof kb);
   snprintf(buf, size, "%s%s%s", parent, *parent ? "." : "", kb);
 }
 
@@ -469,7 +385,7 @@ static const char *
 results_problem(const char *s)
 {
   if (strncmp(s, "junit:", 6) == 0)
-    return path_problem(s + 6);
+    return tars_path_problem(s + 6);
   if (strcmp(s, "go-json") == 0)
     return NULL;
   for (size_t i = 0; i < sizeof text_runners / sizeof text_runners[0]; i++)
@@ -487,11 +403,11 @@ merge_patterns(struct mctx *x, const char *key, const cJSON *v, char **list, siz
     return bad(x, key, "expected an array of strings");
   cJSON_ArrayForEach(r, v)
   {
-    const char *why = cJSON_IsString(r) ? pattern_problem(r->valuestring) : "not a string";
+    const char *why = cJSON_IsString(r) ? tars_path_rule_problem(r->valuestring) : "not a string";
     if (why)
       {
         char rb[256];
-        shown(cJSON_IsString(r) ? r->valuestring : "", rb, sizeof rb);
+        tars_shown(cJSON_IsString(r) ? r->valuestring : "", rb, sizeof rb);
         return bad(x, key, "\"%s\": %s", rb, why);
       }
     bool dup = false;
@@ -605,7 +521,7 @@ merge_into(struct tars_vconfig *c, const cJSON *v, struct mctx *x)
           else if (*k->valuestring && (why = results_problem(k->valuestring)) != NULL)
             {
               char vb[256];
-              shown(k->valuestring, vb, sizeof vb);
+              tars_shown(k->valuestring, vb, sizeof vb);
               r = bad(x, key, "\"%s\": %s", vb, why);
             }
           else
@@ -1213,7 +1129,7 @@ check_one(const char *key, const char *cmd, int tree_fd, const char *path_dirs,
 
   if (first_word(cmd, word, sizeof word) != WORD_PROGRAM || is_shell_word(word))
     return 0;
-  shown(word, sw, sizeof sw);
+  tars_shown(word, sw, sizeof sw);
   if (word[0] == '/')
     {
       if (stat(word, &st) < 0)
@@ -1228,7 +1144,7 @@ check_one(const char *key, const char *cmd, int tree_fd, const char *path_dirs,
       while (rel[0] == '.' && rel[1] == '/')
         for (rel += 2; *rel == '/'; rel++)
           ;
-      const char *why = path_problem(rel);
+      const char *why = tars_path_problem(rel);
       if (why)
         return tars_error_invalid(err, "%s: command '%s': %s (it must be inside the repository)",
                                   key, sw, why);
@@ -1813,7 +1729,7 @@ shell_of(int tree_fd, const char *rel_path)
   struct tars_error e;
   char line[256];
   ssize_t n = -1;
-  if (rel_path && path_problem(rel_path) == NULL)
+  if (rel_path && tars_path_problem(rel_path) == NULL)
     {
       cleanup_close int fd =
           tars_open_beneath(tree_fd, rel_path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0, &e);

@@ -912,12 +912,13 @@ patterns(void **state)
       "ui/button.spec.ts",
       "src/main/java/FooTest.java",
       "App/FooTests.cs",
+      /* Test directories count at any depth.  */
+      "pkg/tests/helpers.py",
+      "web/__tests__/util.js",
   };
-  /* Directory patterns ("tests/") name top-level directories, as policy.h's rules do.  */
   static const char *const not_tests[] = {
-      "src/tests.c",  "src/test.c",     "pkg/tests/helpers.py", "web/__tests__/util.js",
-      "README.md",    "test_x.pyc",     "src/latest/x.c",       "contest.py",
-      "src/a_test.h", "testsuite/a.sh",
+      "src/tests.c", "src/test.c",   "README.md",      "test_x.pyc",         "src/latest/x.c",
+      "contest.py",  "src/a_test.h", "testsuite/a.sh", "pkg/testsuite/b.py",
   };
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
     if (!tars_vconfig_is_test_file(c, tests[i]))
