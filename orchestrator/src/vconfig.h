@@ -148,8 +148,9 @@ int tars_vconfig_merge(struct tars_vconfig *c, const cJSON *validate, const char
 int tars_vconfig_check_commands(const struct tars_vconfig *c, int tree_fd, const char *path_dirs,
                                 struct tars_error *err);
 
-/* True when PATH (repo-relative) is a test file under C's test_files patterns (policy.h's syntax:
- * "tests/" is the top-level directory; "test_*.py" any file so named, at any depth).  */
+/* True when PATH (repo-relative) is a test file under C's test_files patterns (policy.h's syntax,
+ * except that a plain directory pattern such as "tests/" matches a directory of that name at any
+ * depth; "test_*.py" any file so named, at any depth).  */
 bool tars_vconfig_is_test_file(const struct tars_vconfig *c, const char *path);
 /* The first forbidden pattern of C matching PATH, or NULL.  */
 const char *tars_vconfig_forbidden(const struct tars_vconfig *c, const char *path);
