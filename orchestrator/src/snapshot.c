@@ -4,8 +4,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -21,6 +23,8 @@
 #include "tars/cleanup.h"
 
 #define SNAPSHOTS_DIR "snapshots"
+/* Snapshots kept besides the one in use: the most recently used.  */
+#define SNAPSHOTS_KEEP 3
 
 struct entry
 {
@@ -354,10 +358,128 @@ tars_remove_tree_at(int dfd, const char *name, struct tars_error *err)
   return 0;
 }
 
+/* Take a shared lock on the snapshot ID for as long as SNAP is held, so that no other tars prunes
+ * it meanwhile, and mark it as just used.  Returns -1 with errno ENOENT when it is gone (pruned
+ * since it was found).  */
+static int
+lock_snapshot(int snaps_fd, struct tars_snapshot *snap)
+{
+  int fd = openat(snaps_fd, snap->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  struct stat st;
+  if (flock(fd, LOCK_SH) < 0 || fstat(fd, &st) < 0)
+    {
+      close(fd);
+      return -1;
+    }
+  /* A pruner renames a snapshot away before removing it: the name must still be this one.  */
+  struct stat named;
+  if (fstatat(snaps_fd, snap->id, &named, AT_SYMLINK_NOFOLLOW) < 0 || named.st_ino != st.st_ino)
+    {
+      close(fd);
+      errno = ENOENT;
+      return -1;
+    }
+  futimens(fd, NULL);
+  snap->lock_fd = fd;
+  return 0;
+}
+
+static bool
+is_snapshot_id(const char *name)
+{
+  size_t n = strspn(name, "0123456789abcdef");
+  return n == 64 && name[n] == '\0';
+}
+
+/* A leftover of a process that is gone: "tmp-<id16>-<pid>" or "del-<id16>-<pid>".  */
+static bool
+is_orphan(const char *name)
+{
+  if (strncmp(name, "tmp-", 4) != 0 && strncmp(name, "del-", 4) != 0)
+    return false;
+  const char *dash = strrchr(name, '-');
+  long pid = dash ? strtol(dash + 1, NULL, 10) : 0;
+  return pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+struct aged
+{
+  char name[256];
+  struct timespec mtime;
+};
+
+static int
+cmp_newest_first(const void *a, const void *b)
+{
+  const struct timespec *x = &((const struct aged *)a)->mtime,
+                        *y = &((const struct aged *)b)->mtime;
+  if (x->tv_sec != y->tv_sec)
+    return x->tv_sec < y->tv_sec ? 1 : -1;
+  return x->tv_nsec < y->tv_nsec ? 1 : x->tv_nsec > y->tv_nsec ? -1 : 0;
+}
+
+/* Remove the snapshots beyond the SNAPSHOTS_KEEP most recently used (never KEEP_ID, nor one in
+ * use: those hold a shared lock), and what dead processes left behind.  Best effort.  */
+static void
+prune(int snaps_fd, const char *keep_id)
+{
+  int fd = openat(snaps_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  cleanup_dir DIR *d = fdopendir(fd);
+  if (d == NULL)
+    {
+      close(fd);
+      return;
+    }
+  struct aged *v = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *de;
+  struct tars_error ignored;
+  while ((de = readdir(d)) != NULL)
+    {
+      if (is_orphan(de->d_name))
+        {
+          tars_remove_tree_at(snaps_fd, de->d_name, &ignored);
+          continue;
+        }
+      struct stat st;
+      if (!is_snapshot_id(de->d_name) || strcmp(de->d_name, keep_id) == 0 ||
+          fstatat(snaps_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        continue;
+      if (n == cap)
+        {
+          cap = cap ? cap * 2 : 16;
+          struct aged *nv = realloc(v, cap * sizeof *v);
+          if (nv == NULL)
+            break;
+          v = nv;
+        }
+      snprintf(v[n].name, sizeof v[n].name, "%s", de->d_name);
+      v[n++].mtime = st.st_mtim;
+    }
+  qsort(v, n, sizeof *v, cmp_newest_first);
+  for (size_t i = SNAPSHOTS_KEEP; i < n; i++)
+    {
+      cleanup_close int sfd =
+          openat(snaps_fd, v[i].name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sfd < 0 || flock(sfd, LOCK_EX | LOCK_NB) < 0)
+        continue; /* in use */
+      char gone[96];
+      snprintf(gone, sizeof gone, "del-%.16s-%d", v[i].name, (int)getpid());
+      if (renameat(snaps_fd, v[i].name, snaps_fd, gone) == 0)
+        tars_remove_tree_at(snaps_fd, gone, &ignored);
+    }
+  free(v);
+}
+
 int
 tars_snapshot_take(struct tars_store *store, struct tars_snapshot *snap, struct tars_error *err)
 {
   memset(snap, 0, sizeof *snap);
+  snap->lock_fd = -1;
   const char *repo = tars_store_repo_path(store);
   int repo_fd = tars_store_repo_fd(store);
   int state_fd = tars_store_state_fd(store);
@@ -411,10 +533,12 @@ tars_snapshot_take(struct tars_store *store, struct tars_snapshot *snap, struct 
     }
   /* A finished snapshot is renamed into place: one under its id is complete.  */
   struct stat st;
-  if (fstatat(snaps_fd, snap->id, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+  if (fstatat(snaps_fd, snap->id, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+      lock_snapshot(snaps_fd, snap) == 0)
     {
       snap->reused = true;
       listing_free(&l);
+      prune(snaps_fd, snap->id);
       return 0;
     }
   char tmp[96];
@@ -443,6 +567,10 @@ tars_snapshot_take(struct tars_store *store, struct tars_snapshot *snap, struct 
       struct tars_error ignored;
       tars_remove_tree_at(snaps_fd, tmp, &ignored);
     }
+  if (r == 0 && lock_snapshot(snaps_fd, snap) < 0)
+    r = tars_error_set(err, errno, "lock the snapshot %s", snap->id);
+  if (r == 0)
+    prune(snaps_fd, snap->id);
   return r < 0 ? tars_error_prefix(err, "snapshot %s", repo) : 0;
 }
 
@@ -451,6 +579,9 @@ tars_snapshot_free(struct tars_snapshot *snap)
 {
   free(snap->path);
   snap->path = NULL;
+  if (snap->lock_fd >= 0)
+    close(snap->lock_fd);
+  snap->lock_fd = -1;
 }
 
 /* ---- Layers from changesets ---- */
@@ -527,6 +658,7 @@ under_whiteout(int out_dfd, const char *path)
   return false;
 }
 
+/* Copy SRC_DFD/SRC to OUT_DFD/PATH with MODE.  */
 static int
 write_file(int out_dfd, const char *path, int src_dfd, const char *src, unsigned mode,
            struct tars_error *err)
@@ -539,12 +671,67 @@ write_file(int out_dfd, const char *path, int src_dfd, const char *src, unsigned
       openat(out_dfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0)
     return tars_error_set(err, errno, "layer: create %s", path);
-  char hex[65];
-  uint64_t size;
-  if (copy_hashing(in, out, path, hex, &size, err) < 0)
-    return -1;
+  for (;;)
+    {
+      ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+      if (n == 0)
+        break;
+      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP))
+        {
+          char hex[65];
+          uint64_t size;
+          if (copy_hashing(in, out, path, hex, &size, err) < 0)
+            return -1;
+          break;
+        }
+      if (n < 0 && errno != EINTR)
+        return tars_error_set(err, errno, "layer: copy %s", path);
+    }
   if (fchmod(out, mode & 0777) < 0)
     return tars_error_set(err, errno, "layer: chmod %s", path);
+  return 0;
+}
+
+struct moved;
+static int layer_entries(const struct tars_changeset *cs, int cs_dfd, int base_dfd, int out_dfd,
+                         struct moved *moved, struct tars_error *err);
+
+/* Objects already moved into the layer: content hash -> the path that holds it.  */
+struct moved
+{
+  const char **sha, **path;
+  size_t cap;
+};
+
+static size_t
+moved_slot(const struct moved *m, const char *sha)
+{
+  size_t h =
+      strtoull((char[17]){sha[0], sha[1], sha[2], sha[3], sha[4], sha[5], sha[6], sha[7], sha[8],
+                          sha[9], sha[10], sha[11], sha[12], sha[13], sha[14], sha[15], 0},
+               NULL, 16);
+  size_t i = h & (m->cap - 1);
+  while (m->sha[i] && strcmp(m->sha[i], sha) != 0)
+    i = (i + 1) & (m->cap - 1);
+  return i;
+}
+
+/* Put the object SHA at PATH with MODE: moved out of the changeset the first time (the caller
+ * discards the changeset), copied from where it went after that.  */
+static int
+move_object(struct moved *m, int objects, int out_dfd, const char *path, const char *sha,
+            unsigned mode, struct tars_error *err)
+{
+  size_t i = moved_slot(m, sha);
+  if (m->sha[i])
+    return write_file(out_dfd, path, out_dfd, m->path[i], mode, err);
+  unlinkat(out_dfd, path, 0);
+  if (renameat(objects, sha, out_dfd, path) < 0)
+    return write_file(out_dfd, path, objects, sha, mode, err);
+  if (fchmodat(out_dfd, path, mode & 0777, 0) < 0)
+    return tars_error_set(err, errno, "layer: chmod %s", path);
+  m->sha[i] = sha;
+  m->path[i] = path;
   return 0;
 }
 
@@ -584,7 +771,32 @@ set_times(int dfd, const struct timespec *ts, struct tars_error *err)
 
 int
 tars_layer_from_changeset(const struct tars_changeset *cs, int cs_dfd, int base_dfd, int out_dfd,
-                          struct tars_error *err)
+                          unsigned flags, struct tars_error *err)
+{
+  struct moved moved = {0};
+  if (flags & TARS_LAYER_MOVE_OBJECTS)
+    {
+      moved.cap = 16;
+      while (moved.cap < 2 * cs->n_entries + 2)
+        moved.cap *= 2;
+      moved.sha = calloc(moved.cap, sizeof *moved.sha);
+      moved.path = calloc(moved.cap, sizeof *moved.path);
+      if (moved.sha == NULL || moved.path == NULL)
+        {
+          free(moved.sha);
+          free(moved.path);
+          return tars_error_set(err, ENOMEM, "layer");
+        }
+    }
+  int r = layer_entries(cs, cs_dfd, base_dfd, out_dfd, moved.cap ? &moved : NULL, err);
+  free(moved.sha);
+  free(moved.path);
+  return r;
+}
+
+static int
+layer_entries(const struct tars_changeset *cs, int cs_dfd, int base_dfd, int out_dfd,
+              struct moved *moved, struct tars_error *err)
 {
   cleanup_close int objects =
       openat(cs_dfd, "objects", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -615,7 +827,8 @@ tars_layer_from_changeset(const struct tars_changeset *cs, int cs_dfd, int base_
           replace_whiteout(out_dfd, c->path);
           if (objects < 0)
             return tars_error_set(err, errno, "layer: open the changeset's objects/");
-          if (write_file(out_dfd, c->path, objects, c->sha256, c->mode, err) < 0)
+          if ((moved ? move_object(moved, objects, out_dfd, c->path, c->sha256, c->mode, err)
+                     : write_file(out_dfd, c->path, objects, c->sha256, c->mode, err)) < 0)
             return -1;
           break;
         case TARS_CHANGE_MKDIR:

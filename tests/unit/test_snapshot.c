@@ -124,6 +124,48 @@ plain_directory(void **state)
   tars_store_close(s);
 }
 
+static int
+count_snapshots(void)
+{
+  char cmd[PATH_MAX];
+  snprintf(cmd, sizeof cmd, "ls %s/repo/.tars/snapshots | wc -l", g_root);
+  FILE *f = popen(cmd, "r");
+  int n = -1;
+  if (f == NULL || fscanf(f, "%d", &n) != 1)
+    fail_msg("count the snapshots");
+  pclose(f);
+  return n;
+}
+
+/* Old snapshots are pruned (the current one and the 3 most recently used are kept), except one
+ * that another process holds.  */
+static void
+old_snapshots_pruned(void **state)
+{
+  struct tars_store *s = open_store();
+  struct tars_error err = {0};
+  struct tars_snapshot held;
+  sh("printf 0 > %s/repo/f", g_root);
+  assert_int_equal(tars_snapshot_take(s, &held, &err), 0);
+  for (int i = 1; i <= 6; i++)
+    {
+      struct tars_snapshot snap;
+      sh("printf %d > %s/repo/f", i, g_root);
+      assert_int_equal(tars_snapshot_take(s, &snap, &err), 0);
+      tars_snapshot_free(&snap);
+    }
+  assert_int_equal(count_snapshots(), 5); /* 4 kept, and the held one */
+  struct stat st;
+  assert_int_equal(stat(held.path, &st), 0);
+  tars_snapshot_free(&held);
+  struct tars_snapshot snap;
+  sh("printf 7 > %s/repo/f", g_root);
+  assert_int_equal(tars_snapshot_take(s, &snap, &err), 0);
+  tars_snapshot_free(&snap);
+  assert_int_equal(count_snapshots(), 4);
+  tars_store_close(s);
+}
+
 static void
 git_work_tree(void **state)
 {
@@ -207,7 +249,7 @@ layer_from_changeset(void **state)
   struct tars_error err = {0};
   if (tars_changeset_load(cs_fd, &cs, &err) < 0)
     fail_msg("load: %s", err.msg);
-  if (tars_layer_from_changeset(&cs, cs_fd, base_fd, out_fd, &err) < 0)
+  if (tars_layer_from_changeset(&cs, cs_fd, base_fd, out_fd, 0, &err) < 0)
     fail_msg("layer: %s", err.msg);
   tars_changeset_free(&cs);
 
@@ -228,6 +270,20 @@ layer_from_changeset(void **state)
   char v[4] = "";
   assert_int_equal(lgetxattr(at("layer/x"), "user.overlay.opaque", v, sizeof v), 1);
   assert_int_equal(v[0], 'y');
+
+  /* Moving the objects instead of copying them gives the same layer, and spends the changeset. */
+  sh("cp -a %s/cs %s/cs2 && mkdir %s/layer2", g_root, g_root, g_root);
+  cleanup_close int cs2_fd = open(at("cs2"), O_RDONLY | O_DIRECTORY);
+  cleanup_close int out2_fd = open(at("layer2"), O_RDONLY | O_DIRECTORY);
+  if (tars_changeset_load(cs2_fd, &cs, &err) < 0)
+    fail_msg("load: %s", err.msg);
+  if (tars_layer_from_changeset(&cs, cs2_fd, base_fd, out2_fd, TARS_LAYER_MOVE_OBJECTS, &err) < 0)
+    fail_msg("layer: %s", err.msg);
+  tars_changeset_free(&cs);
+  sh("cd %s && cmp layer/a layer2/a && cmp layer/d/n layer2/d/n && cmp layer/ro layer2/ro && "
+     "test -c layer2/old && test -c layer2/gone && test \"$(stat -c %%a layer2/a)\" = 755 && "
+     "test -z \"$(ls cs2/objects)\"",
+     g_root);
 
   /* Through a real overlay: the merged view is the repository with the changeset applied.  */
   struct tars_spec spec;
@@ -261,6 +317,7 @@ main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(plain_directory, setup, teardown),
+      cmocka_unit_test_setup_teardown(old_snapshots_pruned, setup, teardown),
       cmocka_unit_test_setup_teardown(git_work_tree, setup, teardown),
       cmocka_unit_test_setup_teardown(layer_from_changeset, setup, teardown),
   };
