@@ -528,7 +528,7 @@ syntax_tree(struct vctx *v, const struct tars_changeset *cs, int cs_dfd, const c
   cleanup_close int fd = openat(v->work_fd, "syntax", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
     return tars_error_set(err, errno, "validate: open the syntax layer");
-  if (tars_layer_from_changeset(cs, cs_dfd, v->snap_fd, fd, err) < 0)
+  if (tars_layer_from_changeset(cs, cs_dfd, v->snap_fd, fd, 0, err) < 0)
     return -1;
   const cJSON *db = cJSON_GetObjectItem(cJSON_GetObjectItem(base, "build"), "compile_db");
   const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(db, "path"));
@@ -760,7 +760,7 @@ do_build(struct vctx *v, const char *const *layers, size_t n_layers, const char 
   struct tars_changeset cs = {0};
   if (tars_changeset_load(cs_fd, &cs, err) < 0)
     return tars_error_prefix(err, "validate: read what the build wrote");
-  int r = tars_layer_from_changeset(&cs, cs_fd, v->snap_fd, out_fd, err);
+  int r = tars_layer_from_changeset(&cs, cs_fd, v->snap_fd, out_fd, TARS_LAYER_MOVE_OBJECTS, err);
   /* The compile database the build wrote (the shallowest), for the syntax checks of changes.  */
   const struct tars_change *db = NULL;
   for (size_t i = 0; r == 0 && i < cs.n_entries; i++)
@@ -775,10 +775,8 @@ do_build(struct vctx *v, const char *const *layers, size_t n_layers, const char 
     }
   if (db)
     {
-      char obj[80];
-      snprintf(obj, sizeof obj, "objects/%s", db->sha256);
       o->compile_db_path = strdup(db->path);
-      o->compile_db = read_small(cs_fd, obj, db->size);
+      o->compile_db = read_small(out_fd, db->path, db->size); /* the object was moved there */
     }
   tars_changeset_free(&cs);
   return r;
@@ -1188,6 +1186,61 @@ json_u64(const cJSON *o, const char *k)
 
 /* ---- the whole run ---- */
 
+/* Cached baselines of snapshots that were pruned are of no more use.  Best effort.  */
+static void
+forget_pruned_baselines(struct vctx *v)
+{
+  sqlite3_stmt *st;
+  struct tars_error ignored;
+  if (tars_store_prepare(v->store, "SELECT DISTINCT snapshot FROM baselines", &st, &ignored) < 0)
+    return;
+  cJSON *gone = cJSON_CreateArray();
+  cleanup_close int snaps =
+      openat(tars_store_state_fd(v->store), "snapshots", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  while (snaps >= 0 && sqlite3_step(st) == SQLITE_ROW)
+    {
+      const char *id = (const char *)sqlite3_column_text(st, 0);
+      struct stat sb;
+      if (id && strchr(id, '/') == NULL && fstatat(snaps, id, &sb, AT_SYMLINK_NOFOLLOW) < 0 &&
+          errno == ENOENT)
+        cJSON_AddItemToArray(gone, cJSON_CreateString(id));
+    }
+  sqlite3_finalize(st);
+  const cJSON *id;
+  cJSON_ArrayForEach(id, gone)
+  {
+    if (tars_store_prepare(v->store, "DELETE FROM baselines WHERE snapshot = ?", &st, &ignored) < 0)
+      break;
+    sqlite3_bind_text(st, 1, id->valuestring, -1, SQLITE_STATIC);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+  }
+  cJSON_Delete(gone);
+}
+
+/* The stages a run did not reach, listed as skipped, so that every report names them all.  */
+static void
+add_skipped_stages(struct vctx *v, cJSON *report)
+{
+  const char *names[] = {"gates", "syntax", "build", "test", "lint"};
+  const cJSON *stages = cJSON_GetObjectItem(report, "stages");
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    {
+      if (strcmp(names[i], "lint") == 0 && v->cfg.lint == NULL)
+        continue;
+      bool found = false;
+      const cJSON *st;
+      cJSON_ArrayForEach(st, stages)
+      {
+        const char *n = cJSON_GetStringValue(cJSON_GetObjectItem(st, "name"));
+        if (n && strcmp(n, names[i]) == 0)
+          found = true;
+      }
+      if (!found)
+        add_stage(report, names[i]);
+    }
+}
+
 static int
 record(struct vctx *v, cJSON *report, bool accepted, struct tars_error *err)
 {
@@ -1267,7 +1320,7 @@ validate(struct vctx *v, int cs_dfd, cJSON *report, struct tars_error *err)
   if (mkdirat(v->work_fd, "changes", 0755) < 0)
     return tars_error_set(err, errno, "validate: create the changeset's layer");
   cleanup_close int layer_fd = openat(v->work_fd, "changes", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (layer_fd < 0 || tars_layer_from_changeset(&cs, cs_dfd, v->snap_fd, layer_fd, err) < 0)
+  if (layer_fd < 0 || tars_layer_from_changeset(&cs, cs_dfd, v->snap_fd, layer_fd, 0, err) < 0)
     return layer_fd < 0 ? tars_error_set(err, errno, "validate: open the layer") : -1;
   if (mkdirat(layer_fd, RESULTS_DIR, 0755) < 0 && errno != EEXIST)
     return tars_error_set(err, errno, "validate: create " RESULTS_DIR);
@@ -1388,7 +1441,11 @@ validate(struct vctx *v, int cs_dfd, cJSON *report, struct tars_error *err)
         }
       cJSON *f = cJSON_CreateObject();
       cJSON_AddStringToObject(f, "name", c->name);
-      cJSON_AddStringToObject(f, "output", c->output ? c->output : "");
+      /* A runner's summary names the failure but not its output: the end of the whole run's is
+       * the evidence then.  */
+      cleanup_free char *own =
+          c->output && *c->output ? trimmed(c->output, strlen(c->output)) : NULL;
+      cJSON_AddStringToObject(f, "output", own ? own : to.output ? to.output : "");
       cJSON_AddItemToArray(new_failures, f);
     }
   cJSON_AddStringToObject(stage, "source", to.results.source);
@@ -1523,7 +1580,19 @@ tars_validate(struct tars_store *store, int cs_dfd, const struct tars_validate_o
     }
   if (tars_vconfig_detect(&v.cfg, v.snap_fd, err) < 0 ||
       tars_vconfig_check_commands(&v.cfg, v.snap_fd, SANDBOX_PATH, err) < 0)
-    goto out;
+    {
+      /* Name the repository, not its snapshot.  */
+      char *at = strstr(err->msg, v.snap.path);
+      const char *repo = tars_store_repo_path(store);
+      size_t plen = strlen(v.snap.path), rlen = strlen(repo);
+      if (at && rlen <= plen)
+        {
+          memcpy(at, repo, rlen);
+          memmove(at + rlen, at + plen, strlen(at + plen) + 1);
+        }
+      goto out;
+    }
+  forget_pruned_baselines(&v);
 
   tars_new_id("val", v.id, sizeof v.id);
   if (mkdirat(state_fd, WORK_DIR, 0700) < 0 && errno != EEXIST)
@@ -1562,6 +1631,7 @@ tars_validate(struct tars_store *store, int cs_dfd, const struct tars_validate_o
   tars_error_clear(err);
   if (validate(&v, cs_dfd, report, err) < 0)
     goto out;
+  add_skipped_stages(&v, report);
   bool ok = cJSON_GetArraySize(cJSON_GetObjectItem(report, "reasons")) == 0;
   cJSON_ReplaceItemInObject(report, "verdict", cJSON_CreateString(ok ? "accepted" : "rejected"));
   if (!cJSON_GetObjectItem(report, "baseline_cached"))
