@@ -20,6 +20,8 @@
 #   write-outside rejected: the build or the tests write outside the workspace, and nothing was
 #                 written on the host
 #   edit-config   rejected by the gates: the change turns a gate off in tars.json
+#   flaky         accepted: a new test fails on its first run and passes when run again (c-make),
+#                 reported as flaky
 #   good / breaks-other on python-baseline-fails: accepted despite the already failing test;
 #                 rejected for breaking another one, the old failure reported as preexisting
 # After every validation the repository is exactly as before, but for its .tars/ (and the
@@ -409,6 +411,7 @@ fixture() {
       write-outside) c_write_outside "$fx" "$repo" "${targets[@]}" ;;
       breaks-other) c_breaks_other "$fx" ;;
       edit-config) c_edit_config "$fx" ;;
+      flaky) c_flaky "$fx" ;;
     esac
   done
 }
@@ -422,6 +425,17 @@ c_breaks_other() {
     pass "$n: the baseline's failure is preexisting, not new"
   else
     fail "$n: the baseline's failure is preexisting, not new" "$(excerpt)"
+  fi
+}
+
+c_flaky() {
+  local n="$1/flaky" flaky
+  flaky=$(q '.stages[] | select(.name == "test") | .flaky | join(" ")')
+  if [ "$RC" -eq 0 ] && [ "$(q .verdict)" = accepted ] && [ "$flaky" = "flaky:once" ] &&
+    [ "$(q '.stages[] | select(.name == "test") | .new_failures | length')" = 0 ]; then
+    pass "$n: accepted, the test that flips is reported as flaky"
+  else
+    fail "$n: accepted, the test that flips is reported as flaky" "$(excerpt)"
   fi
 }
 
@@ -442,7 +456,7 @@ t_c_cmake() {
 
 t_c_make() {
   fixture c-make good syntax,src/stack.c build test,stack:full warning,src/words.c timeout,5 \
-    forbidden,vendor/bits.h,vendor/ delete-tests,5,4 noop-build write-outside edit-config
+    forbidden,vendor/bits.h,vendor/ delete-tests,5,4 noop-build write-outside edit-config flaky
 }
 
 t_python() {
