@@ -279,6 +279,28 @@ read_config(int repo_fd, const char **name, char **text, size_t *len, struct tar
   return 0;
 }
 
+int
+tars_repo_config_load(int repo_fd, cJSON **root, const char **file, struct tars_error *err)
+{
+  *root = NULL;
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  if (read_config(repo_fd, file, &text, &len, err) < 0)
+    return -1;
+  if (text == NULL)
+    return 0;
+  cJSON *r = cJSON_ParseWithLength(text, len);
+  if (r == NULL)
+    return tars_error_invalid(err, "%s: malformed JSON", *file);
+  if (!cJSON_IsObject(r))
+    {
+      cJSON_Delete(r);
+      return tars_error_invalid(err, "%s: the top level is not an object", *file);
+    }
+  *root = r;
+  return 0;
+}
+
 /* A size: a whole number of bytes, or a string for tars_parse_size ("64M").  */
 static int
 parse_size_value(const cJSON *v, const char *file, const char *key, uint64_t *out,
@@ -306,25 +328,18 @@ parse_size_value(const cJSON *v, const char *file, const char *key, uint64_t *ou
 int
 tars_policy_load(struct tars_policy *p, int repo_fd, struct tars_error *err)
 {
-  cleanup_free char *text = NULL;
   cleanup_json cJSON *root = NULL;
   const char *file = NULL;
-  size_t len = 0;
   /* Parsed into these first, so that a bad file leaves P as it was.  */
   struct tars_policy n = *p;
   char *added[TARS_POLICY_MAX_PROTECTED];
   size_t n_added = 0;
   int ret = -1;
 
-  if (read_config(repo_fd, &file, &text, &len, err) < 0)
+  if (tars_repo_config_load(repo_fd, &root, &file, err) < 0)
     return -1;
-  if (text == NULL)
-    return 0;
-  root = cJSON_ParseWithLength(text, len);
   if (root == NULL)
-    return tars_error_invalid(err, "%s: malformed JSON", file);
-  if (!cJSON_IsObject(root))
-    return tars_error_invalid(err, "%s: the top level is not an object", file);
+    return 0;
   const cJSON *apply = cJSON_GetObjectItemCaseSensitive(root, "apply");
   if (apply == NULL)
     return 0;

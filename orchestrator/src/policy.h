@@ -65,6 +65,13 @@ int tars_policy_check(const struct tars_policy *p, const struct tars_changeset *
 int tars_conflicts_check(const struct tars_changeset *cs, int repo_fd, cJSON *conflicts,
                          struct tars_error *err);
 
+/* The repository's own configuration: <repo>/.tars/config.json or, when that does not exist,
+ * <repo>/tars.json, opened beneath REPO_FD (a symlink is an error), at most 1 MiB, parsed.  *ROOT
+ * is NULL (and 0 returned) when neither exists; *FILE names the file.  Malformed JSON or a top
+ * level that is not an object: TARS_ERR_INVALID naming the file.  Each reader takes its own key
+ * ("apply", "validate").  */
+int tars_repo_config_load(int repo_fd, cJSON **root, const char **file, struct tars_error *err);
+
 /* Path rules, as "protected" above and the validator's forbidden and test-file patterns use
  * them: whether RULE covers PATH (the path it names and everything below it; a glob without '/'
  * against every component).  */

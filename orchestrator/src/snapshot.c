@@ -149,47 +149,13 @@ cmp_entry(const void *a, const void *b)
   return strcmp(((const struct entry *)a)->path, ((const struct entry *)b)->path);
 }
 
-static void
-digest_hex(struct sha256_ctx *h, char out[65])
-{
-  uint8_t d[SHA256_DIGEST_SIZE];
-  sha256_digest(h, sizeof d, d);
-  for (size_t i = 0; i < sizeof d; i++)
-    snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
 /* Copy IN to OUT (OUT may be -1: hash only), hashing what is read.  */
 static int
 copy_hashing(int in, int out, const char *shown, char hex[65], uint64_t *size,
              struct tars_error *err)
 {
-  struct sha256_ctx h;
-  sha256_init(&h);
-  static __thread char buf[1 << 16];
-  uint64_t total = 0;
-  for (;;)
-    {
-      ssize_t r = read(in, buf, sizeof buf);
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r < 0)
-        return tars_error_set(err, errno, "read %s", shown);
-      if (r == 0)
-        break;
-      sha256_update(&h, (size_t)r, (const uint8_t *)buf);
-      total += (uint64_t)r;
-      for (ssize_t off = 0; out >= 0 && off < r;)
-        {
-          ssize_t w = write(out, buf + off, (size_t)(r - off));
-          if (w < 0 && errno == EINTR)
-            continue;
-          if (w < 0)
-            return tars_error_set(err, errno, "write the snapshot's copy of %s", shown);
-          off += w;
-        }
-    }
-  digest_hex(&h, hex);
-  *size = total;
+  if (tars_sha256_copy(in, out, NULL, 0, hex, size, err) < 0)
+    return tars_error_prefix(err, "snapshot %s", shown);
   return 0;
 }
 
@@ -240,7 +206,8 @@ describe(int repo_fd, char **paths, size_t n, struct listing *l, struct tars_err
       if (copy_hashing(fd, -1, paths[i], e->hash, &e->size, err) < 0)
         return -1;
     }
-  qsort(l->v, l->n, sizeof *l->v, cmp_entry);
+  if (l->n > 1)
+    qsort(l->v, l->n, sizeof *l->v, cmp_entry);
   return 0;
 }
 
@@ -259,7 +226,9 @@ snapshot_id(const struct listing *l, char out[65])
       const char *v = e->link ? e->target : e->hash;
       sha256_update(&h, strlen(v) + 1, (const uint8_t *)v);
     }
-  digest_hex(&h, out);
+  uint8_t d[SHA256_DIGEST_SIZE];
+  sha256_digest(&h, sizeof d, d);
+  tars_hex_encode(d, sizeof d, out);
 }
 
 /* mkdir -p of PATH's parent beneath DFD, each new directory taking the mode of the repository's
@@ -460,7 +429,8 @@ prune(int snaps_fd, const char *keep_id)
       snprintf(v[n].name, sizeof v[n].name, "%s", de->d_name);
       v[n++].mtime = st.st_mtim;
     }
-  qsort(v, n, sizeof *v, cmp_newest_first);
+  if (n > 1)
+    qsort(v, n, sizeof *v, cmp_newest_first);
   for (size_t i = SNAPSHOTS_KEEP; i < n; i++)
     {
       cleanup_close int sfd =

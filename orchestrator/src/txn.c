@@ -171,45 +171,11 @@ xstrdup(const char *s, struct tars_error *err)
   return r;
 }
 
-static void
-digest_hex(struct sha256_ctx *h, char out[65])
-{
-  uint8_t md[SHA256_DIGEST_SIZE];
-  sha256_digest(h, sizeof md, md);
-  for (size_t i = 0; i < sizeof md; i++)
-    snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 /* Copy IN to OUT (OUT may be -1: only hash), hashing what passes; *N gets the byte count.  */
 static int
 copy_hashed(int in, int out, char *buf, char hex[65], uint64_t *n, struct tars_error *err)
 {
-  struct sha256_ctx h;
-  sha256_init(&h);
-  *n = 0;
-  for (;;)
-    {
-      ssize_t r = read(in, buf, COPY_BUF_SIZE);
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r < 0)
-        return tars_error_set(err, errno, "read");
-      if (r == 0)
-        break;
-      sha256_update(&h, (size_t)r, (const uint8_t *)buf);
-      *n += (uint64_t)r;
-      for (ssize_t off = 0; out >= 0 && off < r;)
-        {
-          ssize_t w = write(out, buf + off, (size_t)(r - off));
-          if (w < 0 && errno == EINTR)
-            continue;
-          if (w < 0)
-            return tars_error_set(err, errno, "write");
-          off += w;
-        }
-    }
-  digest_hex(&h, hex);
-  return 0;
+  return tars_sha256_copy(in, out, buf, COPY_BUF_SIZE, hex, n, err);
 }
 
 /* SHA-256 of DFD/NAME, a regular file.  */

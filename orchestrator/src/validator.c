@@ -351,7 +351,8 @@ read_lines(int dfd, const char *name, struct line_set *ls)
       ls->h[ls->n++] = fnv(buf + i, j - i);
       i = j + 1;
     }
-  qsort(ls->h, ls->n, sizeof *ls->h, cmp_u64);
+  if (ls->n > 1)
+    qsort(ls->h, ls->n, sizeof *ls->h, cmp_u64);
 }
 
 /* Lines added plus lines removed, counting lines as a multiset: a close upper bound of what a
@@ -805,20 +806,15 @@ read_results(struct vctx *v, const struct run *run, const char *cs_name,
                 continue;
               char obj[80];
               snprintf(obj, sizeof obj, "objects/%s", e->sha256);
-              cleanup_close int fd = tars_open_beneath(cs_fd, obj, O_RDONLY, 0, err);
-              if (fd < 0)
-                {
-                  tars_changeset_free(&cs);
-                  return -1;
-                }
-              size_t len = 0, cap = e->size + 1;
-              cleanup_free char *xml = cap <= (64u << 20) ? malloc(cap) : NULL;
-              ssize_t k;
-              while (xml && len < e->size && (k = read(fd, xml + len, cap - 1 - len)) > 0)
-                len += (size_t)k;
+              cleanup_free char *xml = read_small(cs_fd, obj, e->size);
               struct tars_error perr = {0};
-              if (xml && tars_results_parse_junit(xml, len, r, &perr) < 0)
-                snprintf(r->source, sizeof r->source, "junit");
+              if (xml && tars_results_parse_junit(xml, strlen(xml), r, &perr) < 0)
+                {
+                  char note[TARS_ERROR_MSG_MAX + 128];
+                  snprintf(note, sizeof note, "test results: %s: %s; the exit status decides",
+                           want, perr.msg);
+                  cJSON_AddItemToArray(v->notes, cJSON_CreateString(note));
+                }
               break;
             }
           tars_changeset_free(&cs);
@@ -953,8 +949,7 @@ config_key(const struct tars_vconfig *c, char out[65])
     }
   uint8_t d[SHA256_DIGEST_SIZE];
   sha256_digest(&h, sizeof d, d);
-  for (size_t i = 0; i < sizeof d; i++)
-    snprintf(out + 2 * i, 3, "%02x", d[i]);
+  tars_hex_encode(d, sizeof d, out);
 }
 
 static cJSON *

@@ -25,9 +25,6 @@
 #include "policy.h"
 #include "vconfig.h"
 
-#define CONFIG_PRIMARY ".tars/config.json"
-#define CONFIG_FALLBACK "tars.json"
-#define CONFIG_MAX_BYTES (1u << 20)
 #define DETECT_MAX_BYTES (4u << 20)
 #define COMPDB_MAX_BYTES (256u << 20)
 #define COMMAND_MAX_BYTES 16384
@@ -597,25 +594,12 @@ tars_vconfig_merge(struct tars_vconfig *c, const cJSON *validate, const char *wh
 int
 tars_vconfig_load(struct tars_vconfig *c, int repo_fd, struct tars_error *err)
 {
-  const char *names[] = {CONFIG_PRIMARY, CONFIG_FALLBACK};
-  cleanup_free char *text = NULL;
   cleanup_json cJSON *root = NULL;
   const char *file = NULL;
-  size_t len = 0;
-
-  for (size_t i = 0; i < 2 && text == NULL; i++)
-    {
-      file = names[i];
-      if (slurp_beneath(repo_fd, file, CONFIG_MAX_BYTES, &text, &len, err) < 0)
-        return tars_error_prefix(err, "validation configuration");
-    }
-  if (text == NULL)
-    return 0;
-  root = cJSON_ParseWithLength(text, len);
+  if (tars_repo_config_load(repo_fd, &root, &file, err) < 0)
+    return tars_error_prefix(err, "validation configuration");
   if (root == NULL)
-    return tars_error_invalid(err, "%s: malformed JSON", file);
-  if (!cJSON_IsObject(root))
-    return tars_error_invalid(err, "%s: the top level is not an object", file);
+    return 0;
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "validate");
   if (v == NULL)
     return 0;

@@ -25,17 +25,7 @@
 
 static char g_root[512];
 
-static void __attribute__((format(printf, 1, 2))) sh(const char *fmt, ...)
-{
-  char cmd[4 * PATH_MAX];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int rc = system(cmd);
-  if (rc != 0)
-    fail_msg("command failed (%d): %s", rc, cmd);
-}
+#define sh test_sh
 
 static const char *
 at(const char *rel)

@@ -26,23 +26,14 @@
 #include "policy.h"
 #include "store.h"
 #include "tars/cleanup.h"
+#include "testutil.h"
 #include "txn.h"
 
 /* ----- helpers ----- */
 
 static char g_root[512];
 
-static void __attribute__((format(printf, 1, 2))) sh(const char *fmt, ...)
-{
-  char cmd[4 * PATH_MAX];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int rc = system(cmd);
-  if (rc != 0)
-    fail_msg("command failed (%d): %s", rc, cmd);
-}
+#define sh test_sh
 
 /* The output of a shell command, trailing newline removed.  */
 static char *

@@ -6,4 +6,8 @@
  * never following a symlink.  Errors are ignored: it cleans up after a test.  */
 void test_rm_tree_at(int dfd, const char *name);
 
+/* Run the shell command made from FMT; the test fails (cmocka's fail_msg) when it does not exit 0.
+ */
+void test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -118,6 +118,13 @@ bool tars_text_is_clean(const char *s, size_t len);
 /* SHA-256 of what is left to read from FD, as 64 lowercase hex digits and a NUL
  * (runtime/src/hash.c): for the orchestrator's conflict check and copies.  */
 int tars_sha256_fd(int fd, char hex[65], struct tars_error *err);
+/* Copy what is left to read from IN to OUT (-1: only hash), hashing it: HEX gets its SHA-256 and
+ * *SIZE (may be NULL) the byte count.  BUF (BUF_SIZE bytes) is the caller's buffer, or NULL for
+ * one on the stack.  Errors say "sha256: read" or "write": the caller names the file.  */
+int tars_sha256_copy(int in, int out, char *buf, size_t buf_size, char hex[65], uint64_t *size,
+                     struct tars_error *err);
+/* BYTES (N of them) as 2N lowercase hex digits and a NUL, into OUT.  */
+void tars_hex_encode(const uint8_t *bytes, size_t n, char *out);
 
 void tars_changeset_free(struct tars_changeset *cs);
 #define cleanup_changeset __attribute__((cleanup(tars_changeset_free)))
