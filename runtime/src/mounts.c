@@ -28,6 +28,10 @@
 #define OLDROOT "/oldroot"
 #define SCRATCH "/scratch"
 #define EMPTY_FILE "/empty"
+#define HIDDEN "/hidden" /* empty directories that cover hidden ones */
+/* One tmpfs for the sandbox's private /tmp, /var/tmp and /dev/shm, each a directory of it bound in
+ * place: one superblock instead of three.  */
+#define PRIVATE_TMP "/private"
 
 /* Host paths hidden behind an empty read-only tmpfs: homes, root's home and runtime sockets (the
  * Docker socket lives in /run).  */
@@ -148,19 +152,26 @@ ensure_dir_on_tmpfs(const char *path, struct tars_error *err)
   return 0;
 }
 
-/* Cover DIR (a host path) with an empty tmpfs; a missing path or a symlink is left alone (what a
- * symlink points to is covered in its own right, or is not there).  */
+/* Cover DIR (a host path) with an empty directory of the sandbox's scratch tmpfs, a directory of
+ * its own (a workspace's mount point may be made in it); a missing path or a symlink is left
+ * alone (what a symlink points to is covered in its own right, or is not there).  A bind mount
+ * rather than a tmpfs each: a new tmpfs is a new superblock, and start-up time counts.  The
+ * bind shows that directory and nothing else of the scratch tmpfs.  */
 static int
 hide_dir(const char *dir, struct tars_error *err)
 {
+  static unsigned n_hidden;
   char target[PATH_MAX];
   if (path_join(target, sizeof target, NEWROOT, dir, err) < 0)
     return -1;
   struct stat st;
   if (lstat(target, &st) < 0 || !S_ISDIR(st.st_mode))
     return 0;
-  return do_mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  "size=64k,nr_inodes=256,mode=0755", err);
+  char empty[64];
+  snprintf(empty, sizeof empty, HIDDEN "/%u", n_hidden++);
+  if (mkdir(empty, 0755) < 0)
+    return tars_error_set(err, errno, "mkdir %s", empty);
+  return do_mount(empty, target, NULL, MS_BIND, NULL, err);
 }
 
 static int
@@ -258,8 +269,7 @@ setup_dev(struct tars_error *err)
   if (do_mount("devpts", NEWROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
                "newinstance,ptmxmode=0666,mode=0620", err) < 0)
     return -1;
-  if (do_mount("tmpfs", NEWROOT "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-               "size=64m,mode=1777", err) < 0)
+  if (do_mount(PRIVATE_TMP "/shm", NEWROOT "/dev/shm", NULL, MS_BIND, NULL, err) < 0)
     return -1;
   /* The device binds come from devtmpfs, which is not nosuid: add it, and noexec, to them all in
    * one call; then freeze /dev itself so that nothing can be created in it.  */
@@ -384,7 +394,8 @@ tars_mounts_setup(const struct tars_mount_plan *plan, struct tars_mounts *m, str
   if (chdir(BASE) < 0)
     return tars_error_set(err, errno, "chdir %s", BASE);
   if (mkdir("newroot", 0755) < 0 || mkdir("oldroot", 0755) < 0 || mkdir("scratch", 0755) < 0 ||
-      mkdir("scratch/upper", 0755) < 0 || mkdir("scratch/work", 0755) < 0)
+      mkdir("scratch/upper", 0755) < 0 || mkdir("scratch/work", 0755) < 0 ||
+      mkdir("hidden", 0755) < 0)
     return tars_error_set(err, errno, "mkdir in the sandbox's scratch tmpfs");
   int efd = open("empty", O_CREAT | O_WRONLY | O_CLOEXEC, 0);
   if (efd < 0)
@@ -421,9 +432,18 @@ tars_mounts_setup(const struct tars_mount_plan *plan, struct tars_mounts *m, str
   snprintf(tmp_opts, sizeof tmp_opts, "size=%llu,mode=1777",
            (unsigned long long)(spec->tmp_bytes ? spec->tmp_bytes : (256ULL << 20)));
   bool var_tmp = is_plain_dir(NEWROOT "/var/tmp");
-  if (do_mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts, err) < 0 ||
+  if (mkdir(PRIVATE_TMP, 0755) < 0)
+    return tars_error_set(err, errno, "mkdir " PRIVATE_TMP);
+  if (do_mount("tmpfs", PRIVATE_TMP, "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts, err) < 0)
+    return -1;
+  static const char *const private_dirs[] = {PRIVATE_TMP "/tmp", PRIVATE_TMP "/var-tmp",
+                                             PRIVATE_TMP "/shm"};
+  for (size_t i = 0; i < sizeof private_dirs / sizeof private_dirs[0]; i++)
+    if (mkdir(private_dirs[i], 0755) < 0 || chmod(private_dirs[i], 01777) < 0)
+      return tars_error_set(err, errno, "mkdir %s", private_dirs[i]);
+  if (do_mount(PRIVATE_TMP "/tmp", NEWROOT "/tmp", NULL, MS_BIND, NULL, err) < 0 ||
       (var_tmp &&
-       do_mount("tmpfs", NEWROOT "/var/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts, err) < 0))
+       do_mount(PRIVATE_TMP "/var-tmp", NEWROOT "/var/tmp", NULL, MS_BIND, NULL, err) < 0))
     return -1;
   /* The workspace's mount point may lie in a hidden directory (a home): create it before the
    * hiding tmpfs becomes read-only.  */
@@ -441,11 +461,11 @@ tars_mounts_setup(const struct tars_mount_plan *plan, struct tars_mounts *m, str
   /* ... except the private /tmp and /var/tmp.  */
   struct mount_attr rw = {.attr_clr = MOUNT_ATTR_RDONLY};
   if ((sys_mount_setattr(NEWROOT "/tmp", 0, &rw) < 0 &&
-       do_mount(NULL, NEWROOT "/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, tmp_opts, err) <
-           0) ||
+       do_mount(NULL, NEWROOT "/tmp", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL,
+                err) < 0) ||
       (var_tmp && sys_mount_setattr(NEWROOT "/var/tmp", 0, &rw) < 0 &&
-       do_mount(NULL, NEWROOT "/var/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, tmp_opts, err) <
-           0))
+       do_mount(NULL, NEWROOT "/var/tmp", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL,
+                err) < 0))
     return -1;
   /* A sysfs of the sandbox's own network namespace: the host's lists the host's interfaces and
    * their addresses.  Kept read-only; if the kernel refuses, the host's stays, read-only.  */

@@ -46,7 +46,7 @@ struct tars_spec
   uint64_t fsize_bytes;   /* RLIMIT_FSIZE */
   uint64_t nofile;        /* RLIMIT_NOFILE */
   uint64_t scratch_bytes; /* size of the tmpfs holding the overlay's upper layer */
-  uint64_t tmp_bytes;     /* size of the private /tmp */
+  uint64_t tmp_bytes;     /* size of the private /tmp, /var/tmp and /dev/shm together */
   uint64_t cpu_quota_pct; /* cgroup cpu limit in percent of one CPU; 0 = none */
 
   /* When true, the command's stdout and stderr are collected into the result instead of passing
