@@ -10,7 +10,8 @@
 #
 #   bench/validate.sh [--modules N] [--runs N] [--warmup N]
 #     --modules N   source files in the generated project (default 20; each has its test program)
-# Environment: TARS, the tars binary (default build/tars).
+# Environment: TARS, the tars binary (default build/tars); BENCH_KEEP=1 keeps the generated
+# repository and changeset (the path is printed) for profiling one validation by hand.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
     --modules) modules=${2:?--modules needs a number}; shift 2 ;;
     --runs) runs=${2:?--runs needs a number}; shift 2 ;;
     --warmup) warmup=${2:?--warmup needs a number}; shift 2 ;;
-    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-validate: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -46,6 +47,7 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tars-bench.XXXXXX")
 [ -n "${BENCH_KEEP:-}" ] || trap 'rm -rf --one-file-system "$tmp"' EXIT
+[ -z "${BENCH_KEEP:-}" ] || echo "bench-validate: keeping $tmp" >&2
 chmod 0755 "$tmp"
 repo=$tmp/repo
 
