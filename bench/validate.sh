@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     --modules) modules=${2:?--modules needs a number}; shift 2 ;;
     --runs) runs=${2:?--runs needs a number}; shift 2 ;;
     --warmup) warmup=${2:?--warmup needs a number}; shift 2 ;;
-    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-validate: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
