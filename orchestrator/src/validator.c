@@ -811,8 +811,8 @@ read_results(struct vctx *v, const struct run *run, const char *cs_name,
               if (xml && tars_results_parse_junit(xml, strlen(xml), r, &perr) < 0)
                 {
                   char note[TARS_ERROR_MSG_MAX + 128];
-                  snprintf(note, sizeof note, "test results: %s: %s; the exit status decides",
-                           want, perr.msg);
+                  snprintf(note, sizeof note, "test results: %s: %s; the exit status decides", want,
+                           perr.msg);
                   cJSON_AddItemToArray(v->notes, cJSON_CreateString(note));
                 }
               break;
