@@ -207,21 +207,20 @@ run_shell(struct vctx *v, enum tars_stage_kind k, const char *cmd, const char *c
 
 /* What a report shows of an output: its end, cleaned (results.h), with the snapshot's path
  * taken out of file names ("src/a.c:3: error", not ".../.tars/snapshots/<id>/src/a.c:3").  */
-static const char *g_snap_prefix;
-
 static char *
-trimmed(const char *s, size_t len)
+trimmed(const struct vctx *v, const char *s, size_t len)
 {
   char *t = tars_trim_output(s ? s : "", s ? len : 0, OUTPUT_LINES, OUTPUT_BYTES);
   if (t == NULL)
     return strdup("");
-  size_t plen = g_snap_prefix ? strlen(g_snap_prefix) : 0;
+  const char *prefix = v->snap.path;
+  size_t plen = prefix ? strlen(prefix) : 0;
   if (plen == 0)
     return t;
   char *w = t;
   for (const char *r = t; *r;)
     {
-      if (strncmp(r, g_snap_prefix, plen) == 0 && r[plen] == '/')
+      if (strncmp(r, prefix, plen) == 0 && r[plen] == '/')
         r += plen + 1;
       else
         *w++ = *r++;
@@ -630,7 +629,7 @@ syntax_stage(struct vctx *v, const struct tars_changeset *cs, int cs_dfd, cJSON 
       struct run run;
       if (run_sandboxed(v, TARS_STAGE_SYNTAX, argv, cwd, layers, 1, NULL, &run, err) < 0)
         return -1;
-      cleanup_free char *out = trimmed(run.output, run.output_len);
+      cleanup_free char *out = trimmed(v, run.output, run.output_len);
       const char *status = "passed";
       if (run.timed_out)
         {
@@ -733,7 +732,7 @@ do_build(struct vctx *v, const char *const *layers, size_t n_layers, const char 
     return -1;
   o->ms = run.ms;
   o->exit_status = run.status;
-  o->output = trimmed(run.output, run.output_len);
+  o->output = trimmed(v, run.output, run.output_len);
   if (tars_warnings_parse(run.output, run.output_len, &o->warnings, &o->n_warnings, err) < 0)
     {
       run_free(&run);
@@ -847,7 +846,7 @@ read_results(struct vctx *v, const struct run *run, const char *cs_name,
       c = &r->cases[r->n_cases++];
       c->name = strdup("(test command)");
       c->status = failed_run ? TARS_TEST_FAILED : TARS_TEST_PASSED;
-      c->output = failed_run ? trimmed(run->output, run->output_len) : NULL;
+      c->output = failed_run ? trimmed(v, run->output, run->output_len) : NULL;
       if (failed_run)
         r->failed++;
       else
@@ -877,7 +876,7 @@ do_tests(struct vctx *v, const char *const *layers, size_t n_layers, const char 
     return -1;
   o->ms = run.ms;
   o->exit_status = run.status;
-  o->output = trimmed(run.output, run.output_len);
+  o->output = trimmed(v, run.output, run.output_len);
   snprintf(o->note, sizeof o->note, "%s", run.note);
   if (run.timed_out)
     {
@@ -1011,7 +1010,7 @@ run_lint(struct vctx *v, const char *const *layers, size_t n, struct outcome *o,
     return -1;
   o->ms = run.ms;
   o->exit_status = run.status;
-  o->output = trimmed(run.output, run.output_len);
+  o->output = trimmed(v, run.output, run.output_len);
   o->status = run.timed_out ? "timeout" : run.status == 0 ? "passed" : "failed";
   run_free(&run);
   return 0;
@@ -1444,7 +1443,7 @@ validate(struct vctx *v, int cs_dfd, cJSON *report, struct tars_error *err)
       /* A runner's summary names the failure but not its output: the end of the whole run's is
        * the evidence then.  */
       cleanup_free char *own =
-          c->output && *c->output ? trimmed(c->output, strlen(c->output)) : NULL;
+          c->output && *c->output ? trimmed(v, c->output, strlen(c->output)) : NULL;
       cJSON_AddStringToObject(f, "output", own ? own : to.output ? to.output : "");
       cJSON_AddItemToArray(new_failures, f);
     }
@@ -1571,7 +1570,6 @@ tars_validate(struct tars_store *store, int cs_dfd, const struct tars_validate_o
   progress(&v, "snapshot");
   if (tars_snapshot_take(store, &v.snap, err) < 0)
     goto out;
-  g_snap_prefix = v.snap.path;
   v.snap_fd = open(v.snap.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (v.snap_fd < 0)
     {
@@ -1655,7 +1653,6 @@ out:
     close(v.snap_fd);
   free(v.work_path);
   free(v.results_env);
-  g_snap_prefix = NULL;
   tars_snapshot_free(&v.snap);
   tars_vconfig_free(&v.cfg);
   return r;
