@@ -33,40 +33,8 @@ struct fx
   struct tars_vconfig c;
 };
 
-static void
-mkdirs(const char *path)
-{
-  char p[PATH_MAX];
-  snprintf(p, sizeof p, "%s", path);
-  for (char *s = p + 1; (s = strchr(s, '/')) != NULL; s++)
-    {
-      *s = '\0';
-      mkdir(p, 0755);
-      *s = '/';
-    }
-  if (mkdir(p, 0755) < 0 && errno != EEXIST)
-    fail_msg("mkdir %s: %s", p, strerror(errno));
-}
-
-static void
-write_file(const char *path, const char *content, mode_t mode)
-{
-  char dir[PATH_MAX];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (slash)
-    {
-      *slash = '\0';
-      mkdirs(dir);
-    }
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    fail_msg("create %s: %s", path, strerror(errno));
-  size_t len = strlen(content);
-  assert_int_equal(write(fd, content, len), (ssize_t)len);
-  assert_int_equal(fchmod(fd, mode), 0);
-  close(fd);
-}
+#define mkdirs test_mkdirs
+#define write_file(path, content, mode) test_write_file(path, content, strlen(content), mode)
 
 /* repo/REL with CONTENT.  */
 static void
