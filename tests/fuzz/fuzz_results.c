@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "results.h"
+#include "validate/results.h"
 #include "tars/cleanup.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

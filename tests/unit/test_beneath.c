@@ -24,7 +24,7 @@
 #include "testutil.h"
 #include <seccomp.h>
 
-#include "beneath.h"
+#include "apply/beneath.h"
 #include "tars/cleanup.h"
 
 struct fx

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "git.h"
+#include "apply/git.h"
 #include "tars/cleanup.h"
 
 static char home_dir[] = "/tmp/tars-git-home-XXXXXX";

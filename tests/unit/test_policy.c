@@ -25,7 +25,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
-#include "policy.h"
+#include "apply/policy.h"
 #include "tars/changes.h"
 #include "tars/cleanup.h"
 

@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "results.h"
+#include "validate/results.h"
 #include "tars/cleanup.h"
 
 /* ----- captured outputs ----- */

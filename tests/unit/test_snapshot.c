@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "snapshot.h"
-#include "store.h"
+#include "validate/snapshot.h"
+#include "store/store.h"
 #include "tars/cleanup.h"
 #include "tars/sandbox.h"
 #include "testutil.h"

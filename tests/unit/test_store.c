@@ -17,7 +17,7 @@
 
 #include "testutil.h"
 
-#include "store.h"
+#include "store/store.h"
 #include "tars/cleanup.h"
 
 /* ----- fixture ----- */

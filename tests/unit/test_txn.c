@@ -23,11 +23,11 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
-#include "policy.h"
-#include "store.h"
+#include "apply/policy.h"
+#include "store/store.h"
 #include "tars/cleanup.h"
 #include "testutil.h"
-#include "txn.h"
+#include "apply/txn.h"
 
 /* ----- helpers ----- */
 

@@ -20,7 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "tars/cleanup.h"
-#include "vconfig.h"
+#include "validate/vconfig.h"
 
 /* ----- fixture ----- */
 

@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "git.h"
-#include "store.h"
+#include "apply/git.h"
+#include "store/store.h"
 #include "tars/cleanup.h"
-#include "txn.h"
+#include "apply/txn.h"
 
 static const char usage_text[] =
     "usage: tars apply DIR [--repo R] [--json] [--execution ID] [--step ID]\n"

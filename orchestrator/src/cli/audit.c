@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "store.h"
+#include "store/store.h"
 #include "tars/cleanup.h"
-#include "txn.h"
+#include "apply/txn.h"
 
 static const char usage_text[] =
     "usage: tars audit [--repo R] [--execution ID] [--json]\n"

@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "store.h"
-#include "txn.h"
+#include "store/store.h"
+#include "apply/txn.h"
 
 int
 cli_fail(const struct tars_error *err)

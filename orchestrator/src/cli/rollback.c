@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "store.h"
+#include "store/store.h"
 #include "tars/cleanup.h"
-#include "txn.h"
+#include "apply/txn.h"
 
 static const char usage_text[] =
     "usage: tars rollback TXN [--repo R] [--force] [--json]\n"

@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "store.h"
+#include "store/store.h"
 #include "tars/cleanup.h"
-#include "txn.h"
-#include "validator.h"
+#include "apply/txn.h"
+#include "validate/validator.h"
 
 static const char usage_text[] =
     "usage: tars validate DIR [--repo R] [--json] [--execution ID] [--step ID]\n"

@@ -30,13 +30,13 @@
 
 #include <nettle/sha2.h>
 
-#include "beneath.h"
-#include "git.h"
-#include "policy.h"
-#include "store.h"
+#include "apply/beneath.h"
+#include "apply/git.h"
+#include "apply/policy.h"
+#include "store/store.h"
 #include "tars/changes.h"
 #include "tars/cleanup.h"
-#include "txn.h"
+#include "apply/txn.h"
 
 #define TMP_PREFIX ".tars-tmp-"
 #define BACKUPS_DIR "backups"

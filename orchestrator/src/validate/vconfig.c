@@ -18,12 +18,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "beneath.h"
+#include "apply/beneath.h"
 #include "tars/changes.h"
 #include "tars/cleanup.h"
 #include "tars/sandbox.h"
-#include "policy.h"
-#include "vconfig.h"
+#include "apply/policy.h"
+#include "validate/vconfig.h"
 
 #define DETECT_MAX_BYTES (4u << 20)
 #define COMPDB_MAX_BYTES (256u << 20)

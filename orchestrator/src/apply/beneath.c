@@ -21,7 +21,7 @@
 
 #include <linux/openat2.h>
 
-#include "beneath.h"
+#include "apply/beneath.h"
 #include "tars/cleanup.h"
 
 bool tars_beneath_force_walk;

@@ -20,7 +20,7 @@
 #include <cjson/cJSON.h>
 #include <expat.h>
 
-#include "results.h"
+#include "validate/results.h"
 #include "tars/cleanup.h"
 
 static void

@@ -12,16 +12,16 @@
 
 #include <nettle/sha2.h>
 
-#include "beneath.h"
-#include "policy.h"
-#include "results.h"
-#include "snapshot.h"
-#include "store.h"
+#include "apply/beneath.h"
+#include "apply/policy.h"
+#include "validate/results.h"
+#include "validate/snapshot.h"
+#include "store/store.h"
 #include "tars/changes.h"
 #include "tars/cleanup.h"
 #include "tars/sandbox.h"
-#include "validator.h"
-#include "vconfig.h"
+#include "validate/validator.h"
+#include "validate/vconfig.h"
 
 #define SANDBOX_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define RESULTS_DIR ".tars-results"

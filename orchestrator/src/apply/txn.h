@@ -20,8 +20,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "policy.h"
-#include "store.h"
+#include "apply/policy.h"
+#include "store/store.h"
 #include "tars/error.h"
 
 #define TARS_ID_MAX 64

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "store/store.h"
 #include "tars/cleanup.h"
 
 #define TARS_DB_NAME "tars.db"

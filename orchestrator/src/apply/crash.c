@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "txn.h"
+#include "apply/txn.h"
 
 void
 tars_crash_point(const char *label)

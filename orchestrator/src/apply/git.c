@@ -22,7 +22,7 @@
 
 #include <git2.h>
 
-#include "git.h"
+#include "apply/git.h"
 #include "tars/cleanup.h"
 
 /* Every libgit2 function git.c calls.  A direct call to one not listed here fails at link time,

@@ -16,10 +16,10 @@
 
 #include <nettle/sha2.h>
 
-#include "beneath.h"
-#include "git.h"
-#include "snapshot.h"
-#include "store.h"
+#include "apply/beneath.h"
+#include "apply/git.h"
+#include "validate/snapshot.h"
+#include "store/store.h"
 #include "tars/cleanup.h"
 
 #define SNAPSHOTS_DIR "snapshots"

@@ -17,8 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "beneath.h"
-#include "policy.h"
+#include "apply/beneath.h"
+#include "apply/policy.h"
 #include "tars/cleanup.h"
 #include "tars/sandbox.h"
 
