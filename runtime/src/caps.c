@@ -6,19 +6,11 @@
  * being special, and the other four sets are cleared last, since emptying the bounding set and
  * locking the securebits both need CAP_SETPCAP.  */
 #include "internal.h"
+#include "tars/cleanup.h"
 
 #include <errno.h>
 #include <linux/securebits.h>
 #include <sys/capability.h>
-
-static void
-tars_cleanup_cap_freep(void *p)
-{
-  void **pp = (void **)p;
-  if (*pp)
-    cap_free(*pp);
-}
-#define cleanup_cap __attribute__((cleanup(tars_cleanup_cap_freep)))
 
 /* Locked so that nothing running later, even with CAP_SETPCAP regained somehow, can turn root's
  * privileges back on.  KEEP_CAPS is locked off: a setuid() must not keep capabilities.  */

@@ -220,14 +220,6 @@ change_cmp(const void *a, const void *b)
   return dx ? -c : c;
 }
 
-static void
-cleanup_cjson(cJSON **p)
-{
-  if (*p)
-    cJSON_Delete(*p);
-}
-#define cleanup_json __attribute__((cleanup(cleanup_cjson)))
-
 /* Fields, as bits, so that each operation's exact set can be checked.  */
 enum
 {
@@ -289,7 +281,7 @@ change_to_json(const struct tars_change *c)
 char *
 tars_changeset_to_json(const struct tars_changeset *cs, struct tars_error *err)
 {
-  cleanup_json cJSON *root = cJSON_CreateObject();
+  cleanup_cjson cJSON *root = cJSON_CreateObject();
   cJSON *entries = NULL;
 
   if (root == NULL || !cJSON_AddNumberToObject(root, "version", TARS_CHANGESET_VERSION) ||
@@ -673,7 +665,7 @@ check_objects(int dfd, const struct tars_changeset *cs, struct tars_error *err)
 static int
 parse_manifest(const char *text, size_t len, struct tars_changeset *cs, struct tars_error *err)
 {
-  cleanup_json cJSON *root = NULL;
+  cleanup_cjson cJSON *root = NULL;
   const char *end = NULL;
   size_t line, col;
 

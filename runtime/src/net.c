@@ -9,23 +9,7 @@
 #include <netlink/route/link.h>
 
 #include "internal.h"
-
-static void
-nl_sock_freep(struct nl_sock **s)
-{
-  if (*s)
-    nl_socket_free(*s);
-}
-
-static void
-rtnl_link_putp(struct rtnl_link **l)
-{
-  if (*l)
-    rtnl_link_put(*l);
-}
-
-#define cleanup_nl_sock __attribute__((cleanup(nl_sock_freep)))
-#define cleanup_rtnl_link __attribute__((cleanup(rtnl_link_putp)))
+#include "tars/cleanup.h"
 
 /* libnl reports its own error codes; map the ones a caller may want to act on back to errno.  */
 static int

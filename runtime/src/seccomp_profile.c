@@ -14,6 +14,7 @@
  * ABI only would be bypassed through another.  libseccomp resolves each rule per ABI; a syscall
  * that does not exist on an ABI is skipped there.  */
 #include "internal.h"
+#include "tars/cleanup.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -23,14 +24,6 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-
-static void
-tars_cleanup_seccompp(scmp_filter_ctx *ctx)
-{
-  if (*ctx)
-    seccomp_release(*ctx);
-}
-#define cleanup_seccomp __attribute__((cleanup(tars_cleanup_seccompp)))
 
 /* Denied whatever their arguments.  Names rather than SCMP_SYS() so that a syscall missing from
  * the native ABI (stime, vm86, socketcall...) still gets its rule on the ABIs that have it.  */

@@ -915,17 +915,10 @@ find_nul_escape(const char *json, size_t len)
   return -1;
 }
 
-static void
-cleanup_cjson(cJSON **p)
-{
-  if (*p)
-    cJSON_Delete(*p);
-}
-
 int
 tars_spec_load_json(struct tars_spec *spec, const char *json, size_t len, struct tars_error *err)
 {
-  __attribute__((cleanup(cleanup_cjson))) cJSON *root = NULL;
+  cleanup_cjson cJSON *root = NULL;
   const char *end = NULL;
   size_t line, col;
 

@@ -31,14 +31,6 @@ static const char *const default_protected[] = {
 };
 #define N_DEFAULTS (sizeof default_protected / sizeof default_protected[0])
 
-static void
-cleanup_cjson(cJSON **p)
-{
-  if (*p)
-    cJSON_Delete(*p);
-}
-#define cleanup_json __attribute__((cleanup(cleanup_cjson)))
-
 /* ----- the policy ----- */
 
 void
@@ -328,7 +320,7 @@ parse_size_value(const cJSON *v, const char *file, const char *key, uint64_t *ou
 int
 tars_policy_load(struct tars_policy *p, int repo_fd, struct tars_error *err)
 {
-  cleanup_json cJSON *root = NULL;
+  cleanup_cjson cJSON *root = NULL;
   const char *file = NULL;
   /* Parsed into these first, so that a bad file leaves P as it was.  */
   struct tars_policy n = *p;
@@ -817,7 +809,7 @@ int
 tars_policy_check(const struct tars_policy *p, const struct tars_changeset *cs, int cs_dfd,
                   int repo_fd, cJSON *reasons, struct tars_error *err)
 {
-  cleanup_json cJSON *own = NULL;
+  cleanup_cjson cJSON *own = NULL;
   cleanup_free struct by_path *idx = NULL;
   cleanup_close int objects_fd = -1;
   cleanup_free struct check *k = calloc(1, sizeof *k);
@@ -996,7 +988,7 @@ int
 tars_conflicts_check(const struct tars_changeset *cs, int repo_fd, cJSON *conflicts,
                      struct tars_error *err)
 {
-  cleanup_json cJSON *own = NULL;
+  cleanup_cjson cJSON *own = NULL;
   cleanup_free struct by_path *idx = NULL;
   cleanup_free struct collect *col = calloc(1, sizeof *col);
   size_t n_idx = 0;

@@ -137,13 +137,6 @@ ctx_free(struct ctx *c)
 #define cleanup_plan __attribute__((cleanup(plan_free)))
 #define cleanup_ctx __attribute__((cleanup(ctx_free)))
 
-static void
-cjson_deletep(cJSON **j)
-{
-  cJSON_Delete(*j);
-}
-#define cleanup_json __attribute__((cleanup(cjson_deletep)))
-
 static bool
 absent_errno(int e)
 {
@@ -482,8 +475,8 @@ journal(struct ctx *c, const struct plan *p, const struct tars_apply_opts *o,
     return -1;
   const char *args[] = {p->id,    p->kind,        o->execution_id, o->step_id,
                         o->actor, p->rollback_of, p->changeset,    now};
-  cleanup_json cJSON *paths = plan_paths(p);
-  cleanup_json cJSON *details = cJSON_CreateObject();
+  cleanup_cjson cJSON *paths = plan_paths(p);
+  cleanup_cjson cJSON *details = cJSON_CreateObject();
   cJSON_AddStringToObject(details, "kind", p->kind);
   cJSON_AddNumberToObject(details, "operations", (double)p->n);
   if (p->rollback_of)
@@ -1155,8 +1148,8 @@ undo_and_record(struct ctx *c, const char *id, bool prepared, const char *event,
   size_t n;
   if (load_ops(c, id, &ops, &n, err) < 0)
     return -1;
-  cleanup_json cJSON *left = cJSON_CreateArray();
-  cleanup_json cJSON *paths = cJSON_CreateArray();
+  cleanup_cjson cJSON *left = cJSON_CreateArray();
+  cleanup_cjson cJSON *paths = cJSON_CreateArray();
   for (size_t i = 0; i < n; i++)
     if (i == 0 || strcmp(ops[i].path, ops[i - 1].path) != 0)
       cJSON_AddItemToArray(paths, cJSON_CreateString(ops[i].path));
@@ -1172,7 +1165,7 @@ undo_and_record(struct ctx *c, const char *id, bool prepared, const char *event,
   tars_now_iso(now, sizeof now);
   const char *state = prepared ? "recovered" : "aborted";
   const char *args[] = {state, now, reason, id};
-  cleanup_json cJSON *details = cJSON_CreateObject();
+  cleanup_cjson cJSON *details = cJSON_CreateObject();
   cJSON_AddStringToObject(details, "state", state);
   cJSON_AddNumberToObject(details, "operations", (double)n);
   if (cJSON_GetArraySize(left) > 0)
@@ -1333,8 +1326,8 @@ commit_txn(struct ctx *c, const struct plan *p, const struct tars_apply_opts *o,
   tars_now_iso(now, sizeof now);
   const char *id_arg[] = {p->id};
   const char *args[] = {now, p->id};
-  cleanup_json cJSON *paths = plan_paths(p);
-  cleanup_json cJSON *details = commit_details(p);
+  cleanup_cjson cJSON *paths = plan_paths(p);
+  cleanup_cjson cJSON *details = commit_details(p);
   if (tars_store_begin(c->store, err) < 0)
     return -1;
   if (exec_sql(c, "UPDATE operations SET done = 1 WHERE txn_id = ?", id_arg, 1, NULL, err) < 0 ||
@@ -1392,7 +1385,7 @@ git_commit(struct ctx *c, const struct plan *p, const struct tars_apply_opts *o,
   if (is_repo < 0 || tars_git_commit_paths(c->repo_path, paths, n, message, id, &gerr) < 0)
     {
       struct tars_error aerr;
-      cleanup_json cJSON *details = cJSON_CreateObject();
+      cleanup_cjson cJSON *details = cJSON_CreateObject();
       cJSON_AddStringToObject(details, "error", gerr.msg);
       audit(c, "git-error", p->id, o, gerr.msg, NULL, details, &aerr);
       if (result->report == NULL)
@@ -1403,7 +1396,7 @@ git_commit(struct ctx *c, const struct plan *p, const struct tars_apply_opts *o,
   snprintf(result->git_commit, sizeof result->git_commit, "%s", id);
   const char *args[] = {id, p->id};
   struct tars_error aerr;
-  cleanup_json cJSON *details = cJSON_CreateObject();
+  cleanup_cjson cJSON *details = cJSON_CreateObject();
   cJSON_AddStringToObject(details, "commit", id);
   if (tars_store_begin(c->store, &aerr) < 0)
     return;
@@ -1487,7 +1480,7 @@ static int
 refuse(struct ctx *c, const struct tars_apply_opts *o, const char *event, const char *key,
        cJSON *reasons, struct tars_txn_result *result, struct tars_error *err)
 {
-  cleanup_json cJSON *paths = cJSON_CreateArray();
+  cleanup_cjson cJSON *paths = cJSON_CreateArray();
   cJSON *r;
   cJSON_ArrayForEach(r, reasons)
   {
@@ -1496,7 +1489,7 @@ refuse(struct ctx *c, const struct tars_apply_opts *o, const char *event, const 
       cJSON_AddItemToArray(paths, cJSON_CreateString(path->valuestring));
   }
   int n = cJSON_GetArraySize(reasons);
-  cleanup_json cJSON *details = cJSON_CreateObject();
+  cleanup_cjson cJSON *details = cJSON_CreateObject();
   cJSON_AddItemToObject(details, key, cJSON_Duplicate(reasons, true));
   char reason[TARS_ERROR_MSG_MAX];
   if (n > 0)
@@ -1564,8 +1557,8 @@ tars_txn_apply(struct tars_store *store, int changeset_dfd, const struct tars_ap
   cleanup_ctx struct ctx c;
   cleanup_plan struct plan p = {.kind = "apply", .backups_fd = -1};
   cleanup_changeset struct tars_changeset cs = {0};
-  cleanup_json cJSON *reasons = NULL;
-  cleanup_json cJSON *conflicts = NULL;
+  cleanup_cjson cJSON *reasons = NULL;
+  cleanup_cjson cJSON *conflicts = NULL;
   struct tars_policy own_policy;
   bool own = false;
   int n_recovered, r = -1;
@@ -1582,7 +1575,7 @@ tars_txn_apply(struct tars_store *store, int changeset_dfd, const struct tars_ap
   if (tars_changeset_load(changeset_dfd, &cs, err) < 0)
     {
       struct tars_error aerr;
-      cleanup_json cJSON *details = cJSON_CreateObject();
+      cleanup_cjson cJSON *details = cJSON_CreateObject();
       if (p.changeset)
         cJSON_AddStringToObject(details, "changeset", p.changeset);
       if (audit(&c, "invalid", NULL, opts, err->msg, NULL, details, &aerr) < 0)
@@ -1949,7 +1942,7 @@ tars_txn_rollback(struct tars_store *store, const char *txn_id, bool force,
   cleanup_plan struct plan orig = {.ops = ops, .n = n, .backups_fd = -1};
   cleanup_free struct top **by_path = calloc(n ? n : 1, sizeof *by_path);
   p.ops = calloc(2 * n + 1, sizeof *p.ops);
-  cleanup_json cJSON *drift = cJSON_CreateArray();
+  cleanup_cjson cJSON *drift = cJSON_CreateArray();
   cleanup_free struct pstate *cur = malloc(sizeof *cur);
   cleanup_free struct pstate *want = malloc(sizeof *want);
   cleanup_free struct pstate *post = malloc(sizeof *post);
@@ -1993,14 +1986,14 @@ tars_txn_rollback(struct tars_store *store, const char *txn_id, bool force,
   int n_drift = cJSON_GetArraySize(drift);
   if (n_drift > 0 && !force)
     {
-      cleanup_json cJSON *paths = cJSON_CreateArray();
+      cleanup_cjson cJSON *paths = cJSON_CreateArray();
       cJSON *d;
       cJSON_ArrayForEach(d, drift)
       {
         cJSON_AddItemToArray(paths,
                              cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(d, "path"), true));
       }
-      cleanup_json cJSON *details = cJSON_CreateObject();
+      cleanup_cjson cJSON *details = cJSON_CreateObject();
       cJSON_AddItemToObject(details, "drift", cJSON_Duplicate(drift, true));
       char reason[TARS_ERROR_MSG_MAX];
       snprintf(reason, sizeof reason, "rollback refused: %d path%s changed since the transaction",

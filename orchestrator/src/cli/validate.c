@@ -74,12 +74,6 @@ show_progress(const char *what, void *arg)
   fprintf(stderr, "tars: validate: %s\n", what);
 }
 
-static void
-cjson_deletep(cJSON **j)
-{
-  cJSON_Delete(*j);
-}
-
 /* Read FILE, a JSON object (the step's "validate" object).  */
 static int
 read_step_config(const char *file, cJSON **out)
@@ -156,7 +150,7 @@ cli_validate(int argc, char **argv)
       (step && (step[0] == '\0' || strlen(step) >= TARS_ID_MAX)))
     return cli_usage_error("validate: --execution and --step take an id of 1 to %d characters",
                            TARS_ID_MAX - 1);
-  __attribute__((cleanup(cjson_deletep))) cJSON *step_json = NULL;
+  cleanup_cjson cJSON *step_json = NULL;
   if (step_config)
     {
       int r = read_step_config(step_config, &step_json);
@@ -184,7 +178,7 @@ cli_validate(int argc, char **argv)
       .progress = isatty(STDERR_FILENO) ? show_progress : NULL,
   };
   struct tars_error err = {0};
-  __attribute__((cleanup(cjson_deletep))) cJSON *report = NULL;
+  cleanup_cjson cJSON *report = NULL;
   bool accepted = false;
   if (tars_validate(store, dfd, &o, &report, &accepted, &err) < 0)
     {

@@ -378,13 +378,12 @@ add_git_exclude(int repo_fd, const char *repo_path, struct tars_error *err)
 static int
 pragma_int(struct tars_store *s, const char *sql, int *value, struct tars_error *err)
 {
-  sqlite3_stmt *st = NULL;
+  cleanup_stmt sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
     return db_error(s, err, sql);
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW)
     *value = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
   if (rc != SQLITE_ROW)
     return db_error(s, err, sql);
   return 0;
@@ -403,13 +402,12 @@ check_not_newer(struct tars_store *s, int version, struct tars_error *err)
 static int
 set_journal_wal(struct tars_store *s, struct tars_error *err)
 {
-  sqlite3_stmt *st = NULL;
+  cleanup_stmt sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK)
     return db_error(s, err, "PRAGMA journal_mode=WAL");
   int rc = sqlite3_step(st);
   bool wal = rc == SQLITE_ROW && sqlite3_column_text(st, 0) &&
              strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
-  sqlite3_finalize(st);
   if (rc != SQLITE_ROW)
     return db_error(s, err, "PRAGMA journal_mode=WAL");
   if (!wal)
@@ -803,7 +801,7 @@ tars_audit_add(struct tars_store *s, const struct tars_audit_event *ev, struct t
   if (ev->actor == NULL)
     default_actor(actor, sizeof actor);
 
-  sqlite3_stmt *st;
+  cleanup_stmt sqlite3_stmt *st = NULL;
   if (tars_store_prepare(s,
                          "INSERT INTO audit (time, event, actor, execution_id, step_id, txn_id, "
                          "reason, paths, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -819,7 +817,6 @@ tars_audit_add(struct tars_store *s, const struct tars_audit_event *ev, struct t
   bind_text(st, 8, paths);
   bind_text(st, 9, details);
   int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
   if (rc != SQLITE_DONE)
     {
       char what[80];
@@ -900,7 +897,7 @@ tars_audit_list(struct tars_store *s, const char *execution_id, cJSON **out, str
   static const bool integer[] = {true,  false, false, false, false,
                                  false, false, false, false, false};
   *out = NULL;
-  sqlite3_stmt *st;
+  cleanup_stmt sqlite3_stmt *st = NULL;
   if (tars_store_prepare(s,
                          "SELECT id, time, event, actor, execution_id, step_id, txn_id, reason, "
                          "paths, details FROM audit WHERE ?1 IS NULL OR execution_id = ?1 "
@@ -908,9 +905,7 @@ tars_audit_list(struct tars_store *s, const char *execution_id, cJSON **out, str
                          &st, err) < 0)
     return -1;
   bind_text(st, 1, execution_id);
-  int r = rows_to_json(s, st, names, json, integer, 10, out, "list the audit trail", err);
-  sqlite3_finalize(st);
-  return r;
+  return rows_to_json(s, st, names, json, integer, 10, out, "list the audit trail", err);
 }
 
 int
@@ -923,7 +918,7 @@ tars_history_list(struct tars_store *s, long limit, cJSON **out, struct tars_err
   static const bool json[13] = {false};
   static const bool integer[13] = {[12] = true};
   *out = NULL;
-  sqlite3_stmt *st;
+  cleanup_stmt sqlite3_stmt *st = NULL;
   /* rowid breaks ties between transactions created in the same millisecond.  */
   if (tars_store_prepare(s,
                          "SELECT t.id, t.kind, t.state, t.execution_id, t.step_id, t.actor, "
@@ -933,7 +928,5 @@ tars_history_list(struct tars_store *s, long limit, cJSON **out, struct tars_err
                          &st, err) < 0)
     return -1;
   sqlite3_bind_int64(st, 1, limit > 0 ? limit : -1);
-  int r = rows_to_json(s, st, names, json, integer, 13, out, "list the transactions", err);
-  sqlite3_finalize(st);
-  return r;
+  return rows_to_json(s, st, names, json, integer, 13, out, "list the transactions", err);
 }

@@ -30,13 +30,6 @@
 #define OUTPUT_BYTES 8192
 #define CAPTURE_MAX (16u << 20)
 
-static void
-cjson_deletep(cJSON **j)
-{
-  cJSON_Delete(*j);
-}
-#define cleanup_cjson __attribute__((cleanup(cjson_deletep)))
-
 static uint64_t
 now_ms(void)
 {

@@ -31,14 +31,6 @@
 #define SCAN_MAX_ENTRIES 20000
 #define MAX_TIMEOUT_S 86400
 
-static void
-cleanup_cjson(cJSON **p)
-{
-  if (*p)
-    cJSON_Delete(*p);
-}
-#define cleanup_json __attribute__((cleanup(cleanup_cjson)))
-
 /* ----- toolchains ----- */
 
 struct toolchain_info
@@ -594,7 +586,7 @@ tars_vconfig_merge(struct tars_vconfig *c, const cJSON *validate, const char *wh
 int
 tars_vconfig_load(struct tars_vconfig *c, int repo_fd, struct tars_error *err)
 {
-  cleanup_json cJSON *root = NULL;
+  cleanup_cjson cJSON *root = NULL;
   const char *file = NULL;
   if (tars_repo_config_load(repo_fd, &root, &file, err) < 0)
     return tars_error_prefix(err, "validation configuration");
@@ -689,7 +681,7 @@ static bool
 package_script(int dfd, const char *name, bool *have_json)
 {
   cleanup_free char *text = read_top(dfd, "package.json");
-  cleanup_json cJSON *root = text ? cJSON_Parse(text) : NULL;
+  cleanup_cjson cJSON *root = text ? cJSON_Parse(text) : NULL;
   *have_json = root != NULL;
   const cJSON *scripts = cJSON_GetObjectItemCaseSensitive(root, "scripts");
   const cJSON *s = cJSON_GetObjectItemCaseSensitive(scripts, name);
@@ -1666,7 +1658,7 @@ static int
 c_command(enum tars_syntax_lang lang, const char *abs_path, const char *ws_root, int tree_fd,
           const char *rel_path, struct strv *out, char *cwd, size_t cwd_size, bool *guessed)
 {
-  cleanup_json cJSON *db = load_compdb(tree_fd);
+  cleanup_cjson cJSON *db = load_compdb(tree_fd);
   struct compdb_match m;
 
   if (db && compdb_find(db, abs_path, rel_path, lang, &m))
