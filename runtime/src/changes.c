@@ -25,6 +25,7 @@
 
 /* A manifest is read whole; a bigger one is refused rather than read.  */
 #define MANIFEST_MAX_BYTES (256u << 20)
+#define MANIFEST_MAX_REJECTED 100000u
 #define MANIFEST_NAME "manifest.json"
 #define MANIFEST_TMP_NAME ".manifest.json.tmp"
 #define OBJECTS_DIR "objects"
@@ -206,6 +207,14 @@ tars_changeset_free(struct tars_changeset *cs)
   free(cs->entries);
   cs->entries = NULL;
   cs->n_entries = 0;
+  for (size_t i = 0; i < cs->n_rejected; i++)
+    {
+      free(cs->rejected[i].path);
+      free(cs->rejected[i].reason);
+    }
+  free(cs->rejected);
+  cs->rejected = NULL;
+  cs->n_rejected = 0;
 }
 
 /* The order to apply: deletions first, deepest first; then the rest, parents first.  */
@@ -295,6 +304,22 @@ tars_changeset_to_json(const struct tars_changeset *cs, struct tars_error *err)
           cJSON_Delete(e);
           return tars_error_set(err, ENOMEM, "changeset: building the manifest"), NULL;
         }
+    }
+  if (cs->exit_status >= 0 && !cJSON_AddNumberToObject(root, "exit_status", cs->exit_status))
+    return tars_error_set(err, ENOMEM, "changeset: building the manifest"), NULL;
+  if (cs->n_rejected > 0)
+    {
+      cJSON *rej = cJSON_AddArrayToObject(root, "rejected");
+      for (size_t i = 0; rej && i < cs->n_rejected; i++)
+        {
+          cJSON *o = cJSON_CreateObject();
+          if (o == NULL || !cJSON_AddItemToArray(rej, o) ||
+              !cJSON_AddStringToObject(o, "path", cs->rejected[i].path) ||
+              !cJSON_AddStringToObject(o, "reason", cs->rejected[i].reason))
+            rej = NULL;
+        }
+      if (rej == NULL)
+        return tars_error_set(err, ENOMEM, "changeset: building the manifest"), NULL;
     }
   char *text = cJSON_Print(root);
   if (text == NULL)
@@ -662,6 +687,55 @@ check_objects(int dfd, const struct tars_changeset *cs, struct tars_error *err)
   return 0;
 }
 
+/* "rejected": [{"path", "reason"}], both clean text (they are shown to people), no other key.  */
+static int
+parse_rejected(const cJSON *rejected, struct tars_changeset *cs, struct tars_error *err)
+{
+  if (!cJSON_IsArray(rejected))
+    return tars_error_invalid(err, "manifest.json: \"rejected\" is not an array");
+  size_t n = (size_t)cJSON_GetArraySize(rejected);
+  if (n > MANIFEST_MAX_REJECTED)
+    return tars_error_invalid(err, "manifest.json: more than %u \"rejected\" entries",
+                              MANIFEST_MAX_REJECTED);
+  cs->rejected = calloc(n ? n : 1, sizeof *cs->rejected);
+  if (cs->rejected == NULL)
+    return tars_error_set(err, ENOMEM, "manifest.json");
+  size_t i = 0;
+  for (const cJSON *e = rejected->child; e; e = e->next, i++)
+    {
+      const cJSON *path = NULL, *reason = NULL;
+      if (!cJSON_IsObject(e))
+        return tars_error_invalid(err, "manifest.json: rejected[%zu] is not an object", i);
+      for (const cJSON *k = e->child; k; k = k->next)
+        {
+          const cJSON **slot = strcmp(k->string, "path") == 0     ? &path
+                               : strcmp(k->string, "reason") == 0 ? &reason
+                                                                  : NULL;
+          char kbuf[256];
+          if (slot == NULL)
+            return tars_error_invalid(err, "manifest.json: rejected[%zu]: unknown field \"%s\"", i,
+                                      printable(k->string, kbuf, sizeof kbuf));
+          if (*slot)
+            return tars_error_invalid(err, "manifest.json: rejected[%zu]: duplicate field \"%s\"",
+                                      i, k->string);
+          *slot = k;
+        }
+      if (!cJSON_IsString(path) || !cJSON_IsString(reason) ||
+          !tars_text_is_clean(path->valuestring, strlen(path->valuestring)) ||
+          !tars_text_is_clean(reason->valuestring, strlen(reason->valuestring)))
+        return tars_error_invalid(err,
+                                  "manifest.json: rejected[%zu] needs \"path\" and \"reason\", "
+                                  "strings of clean text",
+                                  i);
+      cs->rejected[i].path = strdup(path->valuestring);
+      cs->rejected[i].reason = strdup(reason->valuestring);
+      cs->n_rejected = i + 1;
+      if (cs->rejected[i].path == NULL || cs->rejected[i].reason == NULL)
+        return tars_error_set(err, ENOMEM, "manifest.json");
+    }
+  return 0;
+}
+
 static int
 parse_manifest(const char *text, size_t len, struct tars_changeset *cs, struct tars_error *err)
 {
@@ -671,6 +745,11 @@ parse_manifest(const char *text, size_t len, struct tars_changeset *cs, struct t
 
   if (len == 0)
     return tars_error_invalid(err, "manifest.json: the file is empty");
+  /* JSON has no byte-order mark (RFC 8259 section 8.1) and other JSON tools refuse one: a
+   * manifest that only tars would read the same way is not one to trust.  */
+  if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+    return tars_error_invalid(err, "manifest.json: starts with a UTF-8 byte-order mark, which JSON "
+                                   "does not allow");
   const char *nul = memchr(text, '\0', len);
   if (nul)
     {
@@ -699,7 +778,7 @@ parse_manifest(const char *text, size_t len, struct tars_changeset *cs, struct t
 
   if (!cJSON_IsObject(root))
     return tars_error_invalid(err, "manifest.json: the top level is not an object");
-  const cJSON *version = NULL, *entries = NULL;
+  const cJSON *version = NULL, *entries = NULL, *exit_status = NULL, *rejected = NULL;
   for (const cJSON *k = root->child; k; k = k->next)
     {
       const cJSON **slot;
@@ -707,6 +786,10 @@ parse_manifest(const char *text, size_t len, struct tars_changeset *cs, struct t
         slot = &version;
       else if (strcmp(k->string, "entries") == 0)
         slot = &entries;
+      else if (strcmp(k->string, "exit_status") == 0)
+        slot = &exit_status;
+      else if (strcmp(k->string, "rejected") == 0)
+        slot = &rejected;
       else
         {
           char kbuf[256];
@@ -721,6 +804,18 @@ parse_manifest(const char *text, size_t len, struct tars_changeset *cs, struct t
     return tars_error_invalid(err, "manifest.json: \"version\" must be %d", TARS_CHANGESET_VERSION);
   if (!cJSON_IsArray(entries))
     return tars_error_invalid(err, "manifest.json: \"entries\" is missing or not an array");
+
+  cs->exit_status = -1;
+  if (exit_status)
+    {
+      double d = cJSON_IsNumber(exit_status) ? exit_status->valuedouble : -1;
+      if (d < 0 || d > 255 || d != (double)(int)d)
+        return tars_error_invalid(err, "manifest.json: \"exit_status\" must be an integer from 0 "
+                                       "to 255");
+      cs->exit_status = (int)d;
+    }
+  if (rejected && parse_rejected(rejected, cs, err) < 0)
+    return -1;
 
   size_t n = (size_t)cJSON_GetArraySize(entries);
   cs->version = TARS_CHANGESET_VERSION;
@@ -1565,7 +1660,8 @@ ctx_free(struct ctx **pc)
 
 int
 tars_changes_capture(int upper_dfd, const int *lower_dfds, size_t n_lowers, int out_dfd,
-                     uint64_t max_bytes, uint64_t *n_entries, struct tars_error *err)
+                     uint64_t max_bytes, int exit_status, uint64_t *n_entries,
+                     struct tars_error *err)
 {
   __attribute__((cleanup(ctx_free))) struct ctx *c = calloc(1, sizeof *c);
   __attribute__((cleanup(stack_free))) struct stack base = {NULL, 0};
@@ -1604,6 +1700,7 @@ tars_changes_capture(int upper_dfd, const int *lower_dfds, size_t n_lowers, int 
     return -1;
 
   c->cs.version = TARS_CHANGESET_VERSION;
+  c->cs.exit_status = exit_status;
   if (c->cs.n_entries > 1)
     qsort(c->cs.entries, c->cs.n_entries, sizeof *c->cs.entries, change_cmp);
   if (check_structure(&c->cs, err) < 0)

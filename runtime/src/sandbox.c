@@ -414,8 +414,11 @@ init_main(struct child_ctx *ctx, struct report *rep)
 
   if (ctx->changes_fd >= 0 && m.upper_dfd >= 0 && !rep->exec_failed)
     {
+      int code = WIFEXITED(status)     ? WEXITSTATUS(status)
+                 : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+                                       : -1;
       if (tars_changes_capture(m.upper_dfd, m.lower_dfds, m.n_lowers, ctx->changes_fd,
-                               spec->scratch_bytes, &rep->changes, err) < 0)
+                               spec->scratch_bytes, code, &rep->changes, err) < 0)
         {
           tars_error_prefix(err, "capture the workspace's changes");
           return;

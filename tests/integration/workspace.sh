@@ -205,6 +205,39 @@ t_home_inside_workspace() {
   fi
 }
 
+# A failed `sed ... > file` empties the file: the changeset says its command failed, and apply
+# refuses it unless told otherwise.
+t_failed_command() {
+  local ws out repo
+  repo=$(mktemp_ws)
+  printf 'int x = 1;\n' >"$repo/a.c"
+  if [ "$IDENTITY" = user ] && [ "$(id -u)" -eq 0 ]; then chown -R "$TARS_TEST_USER:" "$repo"; fi
+  out=$(mktemp_ws)/changes
+  run_tars sandbox run --workspace "$repo" --changes-out "$out" -- \
+    /bin/sh -c 'sed -e "s/1/2/" no-such-file > a.c' >"$OUT" 2>&1
+  local rc=$?
+  local st
+  st=$(run_tars changes show --json "$out" | jq -r '.exit_status')
+  if [ "$rc" -eq 2 ] && [ "$st" = 2 ]; then
+    pass "a changeset records its command's exit status"
+  else
+    fail "a changeset records its command's exit status" "run exit $rc, manifest exit_status $st"
+  fi
+  run_tars apply "$out" --repo "$repo" >"$OUT" 2>&1
+  rc=$?
+  if [ "$rc" -eq 1 ] && grep -q 'made by a command that failed (exit status 2)' "$OUT" &&
+    [ "$(cat "$repo/a.c")" = "int x = 1;" ]; then
+    pass "apply refuses a changeset whose command failed"
+  else
+    fail "apply refuses a changeset whose command failed" "exit $rc: $(head -c 300 "$OUT")"
+  fi
+  if run_tars apply "$out" --repo "$repo" --allow-failed >"$OUT" 2>&1 && [ ! -s "$repo/a.c" ]; then
+    pass "apply --allow-failed takes it"
+  else
+    fail "apply --allow-failed takes it" "$(head -c 300 "$OUT")"
+  fi
+}
+
 t_library_as_identity() {
   # The library's own tests (captured output, statuses, timeouts, leftovers, changes) for this
   # identity: the root run is ctest's unit/test_sandbox.
@@ -225,4 +258,5 @@ for_each_identity t_layers
 for_each_identity t_rootfs
 for_each_identity t_refusals
 for_each_identity t_home_inside_workspace
+for_each_identity t_failed_command
 for_each_identity t_library_as_identity

@@ -175,7 +175,7 @@ capture_with(struct fx *fx, const char *const *lowers, size_t n_lowers, uint64_t
   int upper = dir_fd(fx, "upper"), out = dir_fd(fx, "out");
   for (size_t i = 0; i < n_lowers; i++)
     fds[i] = dir_fd(fx, lowers[i]);
-  int r = tars_changes_capture(upper, fds, n_lowers, out, 0, n, err);
+  int r = tars_changes_capture(upper, fds, n_lowers, out, 0, 0, n, err);
   for (size_t i = 0; i < n_lowers; i++)
     close(fds[i]);
   close(upper);
@@ -924,7 +924,7 @@ real_overlay_child(struct fx *fx, bool userns)
   out = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (upper < 0 || lower < 0 || out < 0)
     child_die("open layers");
-  if (tars_changes_capture(upper, &lower, 1, out, 0, &n, &err) < 0)
+  if (tars_changes_capture(upper, &lower, 1, out, 0, 0, &n, &err) < 0)
     {
       fprintf(stderr, "child: capture: %s\n", err.msg);
       _exit(1);
@@ -1081,6 +1081,17 @@ load_rejects(void **state)
       {"", "empty"},
       {"{\"version\":1,", "malformed JSON at line 1"},
       {"[]", "not an object"},
+      {"\xEF\xBB\xBF{\"version\":1,\"entries\":[]}", "byte-order mark"},
+      {"{\"version\":1,\"entries\":[],\"exit_status\":-1}", "\"exit_status\" must be"},
+      {"{\"version\":1,\"entries\":[],\"exit_status\":256}", "\"exit_status\" must be"},
+      {"{\"version\":1,\"entries\":[],\"exit_status\":1.5}", "\"exit_status\" must be"},
+      {"{\"version\":1,\"entries\":[],\"exit_status\":\"0\"}", "\"exit_status\" must be"},
+      {"{\"version\":1,\"entries\":[],\"rejected\":{}}", "\"rejected\" is not an array"},
+      {"{\"version\":1,\"entries\":[],\"rejected\":[{\"path\":\"a\"}]}", "rejected[0] needs"},
+      {"{\"version\":1,\"entries\":[],\"rejected\":[{\"path\":\"a\",\"reason\":\"b\",\"x\":1}]}",
+       "rejected[0]: unknown field \"x\""},
+      {"{\"version\":1,\"entries\":[],\"rejected\":[{\"path\":\"a\\n\",\"reason\":\"b\"}]}",
+       "rejected[0] needs"},
       {WRAP(E_CREATE("a")) " x", "trailing"},
       {"{\"version\":2,\"entries\":[]}", "\"version\" must be 1"},
       {"{\"entries\":[]}", "\"version\" must be 1"},
@@ -1154,6 +1165,36 @@ load_rejects(void **state)
     }
 }
 
+/* The command's exit status and what the capture could not hold survive a round trip; a
+ * manifest that says neither is "exit status unknown".  */
+static void
+load_keeps_exit_status_and_rejected(void **state)
+{
+  struct fx *fx = *state;
+  cleanup_changeset struct tars_changeset cs = {0};
+  struct tars_error err = {0};
+  if (load_text(fx,
+                "{\"version\":1,\"entries\":[],\"exit_status\":3,\"rejected\":[{\"path\":"
+                "\"a/\\\\xff\",\"reason\":\"the name is not valid UTF-8\"}]}",
+                &cs, &err) < 0)
+    fail_msg("%s", err.msg);
+  assert_int_equal(cs.exit_status, 3);
+  assert_int_equal(cs.n_rejected, 1);
+  assert_string_equal(cs.rejected[0].path, "a/\\xff");
+  cleanup_free char *text = tars_changeset_to_json(&cs, &err);
+  assert_non_null(text);
+  cleanup_changeset struct tars_changeset again = {0};
+  assert_int_equal(load_text(fx, text, &again, &err), 0);
+  assert_int_equal(again.exit_status, 3);
+  assert_int_equal(again.n_rejected, 1);
+  assert_string_equal(again.rejected[0].reason, "the name is not valid UTF-8");
+
+  cleanup_changeset struct tars_changeset plain = {0};
+  assert_int_equal(load_text(fx, "{\"version\":1,\"entries\":[]}", &plain, &err), 0);
+  assert_int_equal(plain.exit_status, -1);
+  assert_int_equal(plain.n_rejected, 0);
+}
+
 static void
 load_missing_manifest(void **state)
 {
@@ -1218,6 +1259,7 @@ main(void)
       T(real_overlay_trusted),
       T(load_normalises_order),
       T(load_rejects),
+      T(load_keeps_exit_status_and_rejected),
       T(load_missing_manifest),
       T(capture_refuses_used_output),
   };

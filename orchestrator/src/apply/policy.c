@@ -839,6 +839,17 @@ tars_policy_check(const struct tars_policy *p, const struct tars_changeset *cs, 
   k->idx = idx;
   k->col.arr = reasons;
 
+  /* A failed `sed ... > file` leaves an emptied file behind: what a failed command changed is
+   * not a change anyone meant.  */
+  if (cs->exit_status > 0 && !p->allow_failed_command)
+    add_reason(&k->col, ".",
+               "made by a command that failed (exit status %d); pass --allow-failed to accept "
+               "it anyway",
+               cs->exit_status);
+  for (size_t i = 0; i < cs->n_rejected; i++)
+    add_reason(&k->col, cs->rejected[i].path, "not captured: %s (the changeset is incomplete)",
+               cs->rejected[i].reason);
+
   for (size_t i = 0; i < cs->n_entries; i++)
     {
       const struct tars_change *c = &cs->entries[i];

@@ -29,6 +29,10 @@ struct tars_policy
   uint64_t max_file_size;   /* default 64 MiB */
   uint64_t max_files;       /* default 10000 entries */
   uint64_t max_total_bytes; /* default 1 GiB of new content */
+  /* Not from the configuration: the caller's explicit choice (--allow-failed) to accept a
+   * changeset whose manifest says the command that made it failed (exit_status > 0).  A
+   * changeset with rejected entries is incomplete and is refused whatever this says.  */
+  bool allow_failed_command;
 };
 
 void tars_policy_default(struct tars_policy *p);

@@ -1592,6 +1592,7 @@ tars_txn_apply(struct tars_store *store, int changeset_dfd, const struct tars_ap
       own = true;
       if (tars_policy_load(&own_policy, c.repo_fd, err) < 0)
         goto out;
+      own_policy.allow_failed_command = opts->allow_failed_command;
       policy = &own_policy;
     }
 

@@ -33,6 +33,8 @@ struct tars_apply_opts
   const char *actor;        /* may be NULL: "cli:<user>" */
   const struct tars_policy *policy;
   bool git_commit; /* commit in git when the repo is a git work tree */
+  /* Accept a changeset made by a command that failed (see tars_policy.allow_failed_command).  */
+  bool allow_failed_command;
 };
 
 struct tars_txn_result

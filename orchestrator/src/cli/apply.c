@@ -17,7 +17,7 @@
 
 static const char usage_text[] =
     "usage: tars apply DIR [--repo R] [--json] [--execution ID] [--step ID]\n"
-    "                      [--git-commit | --no-git-commit]\n"
+    "                      [--git-commit | --no-git-commit] [--allow-failed]\n"
     "\n"
     "Apply the changeset in DIR (as written by tars sandbox run --changes-out DIR) to the\n"
     "repository R as one transaction: the safety policy and the conflict check first (a refusal\n"
@@ -34,6 +34,8 @@ static const char usage_text[] =
     "  --git-commit      commit in git (an error when R is not a git work tree)\n"
     "  --no-git-commit   do not commit in git\n"
     "                    (default: commit when R is a git work tree)\n"
+    "  --allow-failed    accept a changeset whose command failed (by default its manifest's\n"
+    "                    exit_status above 0 is a refusal)\n"
     "  -h, --help        show this help\n"
     "\n"
     "Exit status: 0 applied; 1 refused by the policy, a conflict, or a failure (every reason is\n"
@@ -48,6 +50,7 @@ enum
   OPT_STEP,
   OPT_GIT,
   OPT_NO_GIT,
+  OPT_ALLOW_FAILED,
 };
 
 static const struct option long_options[] = {
@@ -57,6 +60,7 @@ static const struct option long_options[] = {
     {"step", required_argument, NULL, OPT_STEP},
     {"git-commit", no_argument, NULL, OPT_GIT},
     {"no-git-commit", no_argument, NULL, OPT_NO_GIT},
+    {"allow-failed", no_argument, NULL, OPT_ALLOW_FAILED},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -193,7 +197,7 @@ int
 cli_apply(int argc, char **argv)
 {
   const char *repo = ".", *dir = NULL, *execution = NULL, *step = NULL;
-  bool json = false;
+  bool json = false, allow_failed = false;
   int git = -1; /* -1: when the repo is a git work tree */
   int c;
 
@@ -222,6 +226,9 @@ cli_apply(int argc, char **argv)
         break;
       case OPT_NO_GIT:
         git = 0;
+        break;
+      case OPT_ALLOW_FAILED:
+        allow_failed = true;
         break;
       case ':':
         return cli_usage_error("apply: option %s needs an argument", argv[optind - 1]);
@@ -271,6 +278,7 @@ cli_apply(int argc, char **argv)
       .actor = actor,
       .policy = NULL,
       .git_commit = git != 0,
+      .allow_failed_command = allow_failed,
   };
   struct tars_txn_result res = {0};
   r = tars_txn_apply(store, dfd, &opts, &res, &err);

@@ -110,6 +110,18 @@ show(const char *dir, bool json)
              cs.n_entries, cs.n_entries == 1 ? "" : "s", n.created, n.modified, n.deleted, n.mkdirs,
              n.mkdirs == 1 ? "y" : "ies", n.chmods, n.chmods == 1 ? "" : "s", n.symlinks,
              n.symlinks == 1 ? "" : "s");
+      for (size_t i = 0; i < cs.n_rejected; i++)
+        {
+          printf("!  not captured: %s: ", cs.rejected[i].path);
+          cli_put_escaped(cs.rejected[i].reason);
+          putchar('\n');
+        }
+      if (cs.exit_status > 0)
+        printf("made by a command that failed (exit status %d): apply and validate refuse it "
+               "without --allow-failed\n",
+               cs.exit_status);
+      else if (cs.exit_status == 0)
+        printf("made by a command that exited 0\n");
     }
   if (fflush(stdout) != 0 || ferror(stdout))
     {

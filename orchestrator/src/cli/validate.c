@@ -17,7 +17,7 @@
 
 static const char usage_text[] =
     "usage: tars validate DIR [--repo R] [--json] [--execution ID] [--step ID]\n"
-    "                         [--step-config FILE] [--no-cache]\n"
+    "                         [--step-config FILE] [--no-cache] [--allow-failed]\n"
     "\n"
     "Decide whether the changeset in DIR may be applied to the repository R: R is snapshotted\n"
     "(into R/.tars/snapshots/), the changeset is stacked on the snapshot as an overlay layer, and\n"
@@ -40,6 +40,7 @@ static const char usage_text[] =
     "  --step ID            the step this change belongs to (recorded)\n"
     "  --step-config FILE   a JSON \"validate\" object of the step, merged over R's config\n"
     "  --no-cache           run the baseline again even when one is cached\n"
+    "  --allow-failed       validate a changeset whose command failed (refused by default)\n"
     "  -h, --help           show this help\n"
     "\n"
     "Exit status: 0 accepted; 1 rejected (every reason is printed); 2 bad usage, a malformed\n"
@@ -54,6 +55,7 @@ enum
   OPT_STEP,
   OPT_STEP_CONFIG,
   OPT_NO_CACHE,
+  OPT_ALLOW_FAILED,
 };
 
 static const struct option long_options[] = {
@@ -63,6 +65,7 @@ static const struct option long_options[] = {
     {"step", required_argument, NULL, OPT_STEP},
     {"step-config", required_argument, NULL, OPT_STEP_CONFIG},
     {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+    {"allow-failed", no_argument, NULL, OPT_ALLOW_FAILED},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -104,7 +107,7 @@ int
 cli_validate(int argc, char **argv)
 {
   const char *repo = ".", *dir = NULL, *execution = NULL, *step = NULL, *step_config = NULL;
-  bool json = false, no_cache = false;
+  bool json = false, no_cache = false, allow_failed = false;
   int c;
 
   optind = 1;
@@ -132,6 +135,9 @@ cli_validate(int argc, char **argv)
         break;
       case OPT_NO_CACHE:
         no_cache = true;
+        break;
+      case OPT_ALLOW_FAILED:
+        allow_failed = true;
         break;
       case ':':
         return cli_usage_error("validate: option %s needs an argument", argv[optind - 1]);
@@ -175,6 +181,7 @@ cli_validate(int argc, char **argv)
       .step_id = step,
       .step_config = step_json,
       .no_cache = no_cache,
+      .allow_failed_command = allow_failed,
       .progress = isatty(STDERR_FILENO) ? show_progress : NULL,
   };
   struct tars_error err = {0};

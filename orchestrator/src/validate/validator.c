@@ -385,6 +385,7 @@ pre_gates(struct vctx *v, const struct tars_changeset *cs, int cs_dfd, cJSON *re
       tars_policy_free(&pol);
       return -1;
     }
+  pol.allow_failed_command = v->o->allow_failed_command;
   cJSON *reasons = cJSON_CreateArray();
   struct tars_error perr = {0};
   int pr = tars_policy_check(&pol, cs, cs_dfd, v->snap_fd, reasons, &perr);

@@ -38,12 +38,13 @@ struct tars_store;
 
 struct tars_validate_opts
 {
-  const char *changeset;    /* the changeset's path, for the record */
-  const char *execution_id; /* may be NULL */
-  const char *step_id;      /* may be NULL */
-  const char *actor;        /* may be NULL: as tars_audit_add */
-  const cJSON *step_config; /* a step's "validate" overrides, or NULL */
-  bool no_cache;            /* run the baseline even when one is cached */
+  const char *changeset;     /* the changeset's path, for the record */
+  const char *execution_id;  /* may be NULL */
+  const char *step_id;       /* may be NULL */
+  const char *actor;         /* may be NULL: as tars_audit_add */
+  const cJSON *step_config;  /* a step's "validate" overrides, or NULL */
+  bool no_cache;             /* run the baseline even when one is cached */
+  bool allow_failed_command; /* accept a changeset whose command failed (--allow-failed) */
   /* Called at the start of each stage (may be NULL): "baseline build", "build"...  */
   void (*progress)(const char *what, void *arg);
   void *progress_arg;

@@ -14,7 +14,11 @@
  *                    "base_sha256": "...",                 of the content the sandbox saw, or
  *                                                          null when the path did not exist or
  *                                                          was not a regular file
- *                    "target": "..." } ] }                 symlinks only
+ *                    "target": "..." } ],                  symlinks only
+ *     "exit_status": 0,                      optional: the exit status of the command whose
+ *                                            changes these are (tars sandbox run)
+ *     "rejected": [ { "path": "...",         optional: what the capture could not represent
+ *                     "reason": "..." } ] }  (names shown with \xNN escapes)
  *
  * Each operation has exactly these fields (a reader refuses missing and unknown ones):
  *
@@ -70,11 +74,25 @@ struct tars_change
   char *target;         /* symlink; NULL otherwise */
 };
 
+/* A path the capture found but could not put in the changeset (a name that is not valid UTF-8,
+ * a path deeper than a changeset may hold...): the changeset is then incomplete, and the apply
+ * policy refuses it, naming each one.  */
+struct tars_rejected
+{
+  char *path; /* as shown: clean UTF-8, other bytes as \xNN */
+  char *reason;
+};
+
 struct tars_changeset
 {
   unsigned int version;
   size_t n_entries;
   struct tars_change *entries; /* in the order to apply (see above) */
+  /* The exit status of the command that made it (0 to 255, as tars sandbox run reports it), or
+   * -1 when the manifest does not say (made by hand, or by another tool).  */
+  int exit_status;
+  size_t n_rejected;
+  struct tars_rejected *rejected;
 };
 
 /* Capture the changes an overlay's upper layer holds relative to its lower layers.
@@ -89,9 +107,12 @@ struct tars_changeset
  * followed.  The manifest is written last (temporary name, fsync, rename), so a failed capture
  * leaves no manifest.json behind (objects may remain: discard the directory).  N_ENTRIES (may be
  * NULL) gets the number of entries.  MAX_BYTES (0: no limit) caps the total size of the new
- * contents: a sparse file costs nothing in the sandbox's scratch but its full size here.  */
+ * contents: a sparse file costs nothing in the sandbox's scratch but its full size here.
+ * EXIT_STATUS (-1: unknown) is recorded in the manifest: a changeset made by a command that failed
+ * is refused by the apply policy unless the caller asks for it.  */
 int tars_changes_capture(int upper_dfd, const int *lower_dfds, size_t n_lowers, int out_dfd,
-                         uint64_t max_bytes, uint64_t *n_entries, struct tars_error *err);
+                         uint64_t max_bytes, int exit_status, uint64_t *n_entries,
+                         struct tars_error *err);
 
 /* Read and validate the changeset in the directory DFD: manifest.json must follow the format
  * above strictly (version, fields per operation, normalised relative paths without "." or "..",
