@@ -714,11 +714,13 @@ tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struc
       spec->timeout_ms && spec->timeout_ms != UINT64_MAX ? start + spec->timeout_ms : 0;
   while (!exited || cout.fd >= 0 || cerr.fd >= 0)
     {
-      struct pollfd pfd[3];
+      struct pollfd pfd[4];
       int nfds = 0;
       pfd[nfds++] = (struct pollfd){.fd = exited ? -1 : pidfd, .events = POLLIN};
       pfd[nfds++] = (struct pollfd){.fd = cout.fd, .events = POLLIN};
       pfd[nfds++] = (struct pollfd){.fd = cerr.fd, .events = POLLIN};
+      pfd[nfds++] = (struct pollfd){.fd = exited || spec->cancel_fd <= 0 ? -1 : spec->cancel_fd,
+                                    .events = POLLIN};
       int wait_ms = -1;
       if (deadline && !exited)
         {
@@ -739,6 +741,13 @@ tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struc
         {
           /* Killing init kills the whole pid namespace.  */
           result->timed_out = true;
+          kill(pid, SIGKILL);
+          exited = true;
+          continue;
+        }
+      if (pfd[3].revents && !exited)
+        {
+          result->cancelled = true;
           kill(pid, SIGKILL);
           exited = true;
           continue;
@@ -772,6 +781,13 @@ tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struc
   result->err_dropped = cerr.dropped;
   cout.data = cerr.data = NULL;
 
+  if (result->cancelled)
+    {
+      result->status = 130;
+      result->signal = SIGKILL;
+      ret = 0;
+      goto out;
+    }
   if (result->timed_out)
     {
       result->status = 124;

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -105,6 +107,39 @@ timeout_kills_everything(void **state)
   usleep(100000);
   assert_false(process_with_token("sleep 3600"));
   assert_false(process_with_token("sleep 3601"));
+}
+
+/* A cancel descriptor that turns readable stops everything at once, long before the timeout.  */
+static void
+cancel_fd_kills_everything(void **state)
+{
+  struct tars_spec spec;
+  struct tars_result res;
+  struct tars_error err;
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  spec_sh(&spec, "sleep 3603 & exec sleep 3604");
+  spec.cancel_fd = p[0];
+  pid_t writer = fork();
+  assert_true(writer >= 0);
+  if (writer == 0)
+    {
+      usleep(300000);
+      _exit(write(p[1], "x", 1) == 1 ? 0 : 1);
+    }
+  time_t t0 = time(NULL);
+  assert_int_equal(tars_sandbox_run(&spec, &res, &err), 0);
+  assert_true(res.cancelled);
+  assert_false(res.timed_out);
+  assert_int_equal(res.status, 130);
+  assert_true(time(NULL) - t0 < 10);
+  tars_result_free(&res);
+  waitpid(writer, NULL, 0);
+  close(p[0]);
+  close(p[1]);
+  usleep(100000);
+  assert_false(process_with_token("sleep 3603"));
+  assert_false(process_with_token("sleep 3604"));
 }
 
 static void
@@ -214,6 +249,7 @@ main(void)
       cmocka_unit_test(captures_output_and_status),
       cmocka_unit_test(signal_gives_128_plus_n),
       cmocka_unit_test(timeout_kills_everything),
+      cmocka_unit_test(cancel_fd_kills_everything),
       cmocka_unit_test(leftovers_are_killed_when_the_command_ends),
       cmocka_unit_test(exec_failure_is_reported),
       cmocka_unit_test(bad_spec_is_invalid),

@@ -54,6 +54,11 @@ struct tars_spec
   bool capture_output;
   size_t capture_max; /* per stream; default 1 MiB; the rest is dropped and counted */
 
+  /* A descriptor (an eventfd, a pipe's read end) that becomes readable when the caller wants the
+   * run stopped: the whole sandbox is killed at once and the result says "cancelled".  0 (as a
+   * zeroed spec has it; stdin is never a cancel descriptor) or negative: none.  Not owned.  */
+  int cancel_fd;
+
   /* True (as tars_spec_init sets it): every non-NULL string and string array above is malloc'd
    * and the spec's own; tars_spec_free frees them, and whoever replaces one frees the old value.
    * A caller that points fields at memory it keeps (literals, main's argv) clears it, and
@@ -67,6 +72,7 @@ struct tars_result
   int status; /* exit code as DESIGN.md: the command's, 128+N for a signal, 124 for timeout */
   int signal; /* the signal that ended the command, or 0 */
   bool timed_out;
+  bool cancelled;        /* stopped through cancel_fd: status 130, no changes captured */
   bool cgroup_applied;   /* false when the cgroup tree was not writable */
   char cgroup_note[512]; /* why cgroup limits were not applied, for a one-time notice */
   char *out, *err;       /* captured output (capture_output), NUL-terminated, malloc'd */
