@@ -21,6 +21,7 @@ packages=(
   libssl-dev   # the tests' independent SHA-256 oracle
   libcurl4-openssl-dev libgit2-dev libsqlite3-dev libmicrohttpd-dev libarchive-dev
   libexpat1-dev  # JUnit XML reports (linked statically)
+  libgraphviz-dev  # plans drawn in reports (coordinate/graph.c loads libgvc with dlopen)
   # tests
   libcmocka-dev
   libclang-rt-14-dev  # libFuzzer and clang's sanitizer runtimes, for the build-fuzz tree
