@@ -97,12 +97,13 @@ if [ "$quick" -eq 0 ]; then
   fi
   export ASAN_OPTIONS="detect_leaks=$leaks:abort_on_error=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"
   # The 200 random kills of integration/apply-crash run in build/; here the point is memory
   # errors along the same paths, which 50 trials per identity exercise at a quarter of the time.
   TRIALS=${TRIALS:-50} run_tree sanitizers build-asan -DCMAKE_BUILD_TYPE=Debug -DTARS_SANITIZE=ON
   # The other tests already ran in build-asan; here only the fuzzers, for TARS_FUZZ_SECONDS each.
   CC=clang run_tree fuzz build-fuzz -DCMAKE_BUILD_TYPE=Debug -DTARS_FUZZ=ON -- -L '^fuzz$'
-  unset ASAN_OPTIONS UBSAN_OPTIONS
+  unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 fi
 
 echo "$passed passed, $failed failed"
