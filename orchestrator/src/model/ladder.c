@@ -996,8 +996,10 @@ dice(const struct nline *a, const struct bigrams *ba, const struct nline *b,
   return 2.0 * (double)common / (double)(ba->n + bb->n);
 }
 
-/* Above this many line pairs only equal lines count as alike.  */
+/* Above this many line pairs only equal lines count as alike, and above the second there is no
+ * "did you mean" at all: the feedback is a hint, not worth unbounded time or memory.  */
 #define NEAREST_MAX_PAIRS (1u << 23)
+#define NEAREST_MAX_CELLS (1u << 25)
 
 int
 tars_ladder_nearest(const struct tars_lines *file, const struct tars_ladder_op *ops, size_t n_ops,
@@ -1035,8 +1037,11 @@ tars_ladder_nearest(const struct tars_lines *file, const struct tars_ladder_op *
   if (nf == 0 || ns == 0)
     return 0;
 
+  if (nf > NEAREST_MAX_CELLS / ns)
+    return 0;
   bool fuzzy = nf * ns <= NEAREST_MAX_PAIRS;
-  cleanup_free float *sim = malloc(nf * ns * sizeof *sim);
+  /* Likeness in 1/255ths: a byte a pair.  */
+  cleanup_free uint8_t *sim = malloc(nf * ns * sizeof *sim);
   if (sim == NULL)
     return tars_error_set(err, ENOMEM, "cannot look for the closest region");
   {
@@ -1054,8 +1059,8 @@ tars_ladder_nearest(const struct tars_lines *file, const struct tars_ladder_op *
       bigrams_of(sl[i].s, sl[i].len, sbg_store + o, &sbg[i]);
     for (size_t i = 0; i < ns; i++)
       for (size_t j = 0; j < nf; j++)
-        sim[i * nf + j] =
-            fuzzy ? (float)dice(&sl[i], &sbg[i], &fl[j], &fbg[j]) : (float)nline_eq(&sl[i], &fl[j]);
+        sim[i * nf + j] = (uint8_t)(255.0 * (fuzzy ? dice(&sl[i], &sbg[i], &fl[j], &fbg[j])
+                                                   : (double)nline_eq(&sl[i], &fl[j])));
   }
 
   /* Each search line scores its best likeness with the file line at its place in the window or
@@ -1068,14 +1073,14 @@ tars_ladder_nearest(const struct tars_lines *file, const struct tars_ladder_op *
       double score = 0;
       for (size_t i = 0; i < ns; i++)
         {
-          double s = 0;
+          unsigned s = 0;
           for (long d = -1; d <= 1; d++)
             {
               long j = (long)(w + i) + d;
               if (j >= (long)w && j < (long)(w + m) && sim[i * nf + j] > s)
                 s = sim[i * nf + j];
             }
-          score += s;
+          score += s / 255.0;
         }
       if (score > best)
         best = score, best_p = w;
