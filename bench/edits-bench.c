@@ -174,6 +174,14 @@ struct source
   bool tabs; /* indented with tabs */
 };
 
+static void
+source_free(struct source *s)
+{
+  free((char *)s->name);
+  text_free(&s->lines);
+  memset(s, 0, sizeof *s);
+}
+
 static const char *
 lang_of(const char *path)
 {
@@ -897,6 +905,8 @@ main(int argc, char **argv)
   for (; i < argc; i++)
     if (load(&src[n_src], argv[i], n_src))
       n_src++;
+    else
+      source_free(&src[n_src]);
   if (n_src == 0)
     {
       fprintf(stderr, "tars-edits-bench: no usable file (text, 20 lines or more, LF endings)\n");
@@ -1009,6 +1019,9 @@ main(int argc, char **argv)
   if (nc)
     printf("cut-off answers: %lu trials: %.1f%% refused (right), %.1f%% misapplied (%lu)\n", nc,
            100.0 * (cut[1] + cut[0]) / nc, 100.0 * cut[2] / nc, cut[2]);
+  for (size_t k = 0; k < n_src; k++)
+    source_free(&src[k]);
+  free(src);
   bool met = applied >= 95.0 && tot[2] == 0 && cut[2] == 0;
   printf("%s (applied correctly >= 95%%, misapplied 0)\n", met ? "target met" : "target missed");
   return tot[2] + cut[2] > 0 ? 1 : 0;
