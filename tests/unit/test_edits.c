@@ -353,6 +353,39 @@ test_a_hunk_whose_context_drifted_applies_and_keeps_the_lines_between(void **sta
 }
 
 static void
+test_a_search_text_whose_leading_lines_drifted_applies_in_two_pieces(void **state)
+{
+  /* The block quotes the two lines above "{" instead of the two next to the change: it matches
+   * in two pieces, and the lines between them stay.  */
+  cleanup_edits struct tars_edits l = {0};
+  no_files();
+  file("add.c", c_file);
+  add_sr(&l, "add.c", "\nint\n  printf(\"%d\\n\", add(1, 2));\n  return 0;\n",
+         "\nint\n  printf(\"%d\\n\", add(1, 2));\n  return 2;\n");
+  expect(&l, "add.c",
+         "#include <stdio.h>\n\nstatic int\nadd(int a, int b)\n{\n  return a + b;\n}\n\nint\n"
+         "main(void)\n{\n  printf(\"%d\\n\", add(1, 2));\n  return 2;\n}\n");
+  assert_int_equal(rung_of(&l, 0), TARS_RUNG_DRIFT);
+
+  /* Two removed lines with the file's lines between them: those lines were never seen.  */
+  cleanup_edits struct tars_edits m = {0};
+  add_hunk(&m, TARS_EDIT_HUNK, "add.c", "-static int\n-{\n", 3);
+  expect_refused(&m, 0, TARS_EDIT_NO_MATCH, NULL, 0);
+}
+
+static void
+test_a_changed_line_keeps_the_trailing_whitespace_it_had(void **state)
+{
+  /* A file with trailing whitespace of its own, a search text with more: the model's is noise,
+   * the file's stays on the lines the edit rewrites.  */
+  cleanup_edits struct tars_edits l = {0};
+  no_files();
+  file("pod.pm", "=item [0] \n\nText here.\n");
+  add_sr(&l, "pod.pm", "=item [0]   \n\nText here.  \n", "=item [0]    \n\nText there.   \n");
+  expect(&l, "pod.pm", "=item [0] \n\nText there.\n");
+}
+
+static void
 test_the_first_rung_that_matches_decides(void **state)
 {
   /* Exactly one exact match, two once trailing whitespace is ignored: the exact one.  */
@@ -776,6 +809,8 @@ main(void)
       cmocka_unit_test(test_indentation_that_does_not_shift_by_one_amount_is_not_matched),
       cmocka_unit_test(test_unicode_punctuation_is_folded_to_ascii),
       cmocka_unit_test(test_a_hunk_whose_context_drifted_applies_and_keeps_the_lines_between),
+      cmocka_unit_test(test_a_search_text_whose_leading_lines_drifted_applies_in_two_pieces),
+      cmocka_unit_test(test_a_changed_line_keeps_the_trailing_whitespace_it_had),
       cmocka_unit_test(test_the_first_rung_that_matches_decides),
       cmocka_unit_test(test_a_search_text_matching_several_places_is_refused_naming_them),
       cmocka_unit_test(test_a_search_text_matching_nothing_gets_the_closest_region),
