@@ -97,8 +97,9 @@ fill_step(struct tars_step *s, const struct tars_analysis *a, const struct group
   const struct tars_finding *first = &a->findings[g->v[0]];
   char id[TARS_PLAN_MAX_ID + 1];
   make_id(first, mode, id);
-  /* Unique: a suffix when two groups would share a name.  */
-  char unique[TARS_PLAN_MAX_ID + 1];
+  /* Unique: a suffix when two groups would share a name (make_id leaves room for it: at most
+   * TARS_PLAN_MAX_ID - 8 bytes, and there are at most TARS_PLAN_MAX_STEPS groups).  */
+  char unique[TARS_PLAN_MAX_ID + 16];
   snprintf(unique, sizeof unique, "%s", id);
   for (int k = 2; tars_plan_find(plan, unique) >= 0; k++)
     snprintf(unique, sizeof unique, "%s-%d", id, k);
