@@ -34,6 +34,8 @@ packages=(
   # toolchains of the validate fixtures (tests/fixtures/, tests/integration/validate.sh): Debian's
   # go and pytest, which sandboxes use through their fixed PATH; meson and ninja for meson projects
   golang-go python3-pytest python3-yaml meson ninja-build
+  # the analyzer: enclosing functions (universal-ctags); its SARIF checked against the schema
+  universal-ctags python3-jsonschema
   # benchmarks
   bubblewrap hyperfine rsync
 )

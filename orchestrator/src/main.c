@@ -17,6 +17,8 @@ static const struct
     {"apply", cli_apply, "apply a changeset to a repository as a transaction"},
     {"rollback", cli_rollback, "roll back a transaction (tars rollback TXN)"},
     {"validate", cli_validate, "build and test a changeset against the baseline, and decide"},
+    {"plan", cli_plan, "check a plan, or make one from TODOs, and show its order"},
+    {"analyze", cli_analyze, "find the TODO, FIXME and XXX comments of a repository"},
 };
 
 static void
