@@ -110,7 +110,7 @@ test_a_valid_plan_becomes_typed_steps_with_resolved_dependencies(void **state)
   assert_int_equal(fmt->order, 0);
   assert_int_equal(fix->type, TARS_STEP_EDIT);
   assert_int_equal(fix->params.edit.n_edits, 1);
-  assert_int_equal(fix->params.edit.edits[0].format, TARS_EDIT_SEARCH_REPLACE);
+  assert_int_equal(fix->params.edit.edits[0].format, TARS_EDIT_FORMAT_SEARCH_REPLACE);
   assert_int_equal(fix->n_dependencies, 1);
   assert_int_equal(fix->deps[0], 0);
   assert_int_equal(fix->rules.max_diff_lines, 20);

@@ -29,11 +29,6 @@ static const char *const plan_status_names[] = {
     [TARS_PLAN_COMPLETED] = "Completed",    [TARS_PLAN_FAILED] = "Failed",
     [TARS_PLAN_CANCELLED] = "Cancelled",
 };
-static const char *const edit_format_names[] = {
-    [TARS_EDIT_SEARCH_REPLACE] = "search-replace",
-    [TARS_EDIT_UNIFIED_DIFF] = "unified-diff",
-    [TARS_EDIT_WHOLE_FILE] = "whole-file",
-};
 static const char *const rollback_names[] = {
     [TARS_ROLLBACK_REVERT] = "revert",
     [TARS_ROLLBACK_KEEP] = "keep",
@@ -81,7 +76,6 @@ from_name(const char *const *names, size_t n, const char *s, unsigned *out)
 NAME_FUNCS(tars_step_type_name, tars_step_type_from_name, tars_step_type, step_type_names)
 NAME_FUNCS(tars_step_status_name, tars_step_status_from_name, tars_step_status, step_status_names)
 NAME_FUNCS(tars_plan_status_name, tars_plan_status_from_name, tars_plan_status, plan_status_names)
-NAME_FUNCS(tars_edit_format_name, tars_edit_format_from_name, tars_edit_format, edit_format_names)
 NAME_FUNCS(tars_rollback_action_name, tars_rollback_action_from_name, tars_rollback_action,
            rollback_names)
 NAME_FUNCS(tars_marker_name, tars_marker_from_name, tars_marker, marker_names)

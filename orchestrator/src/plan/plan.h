@@ -20,6 +20,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "model/edits.h"
 #include "tars/error.h"
 
 /* Limits on a plan file, checked before anything else is believed.  */
@@ -66,14 +67,6 @@ enum tars_plan_status
   TARS_PLAN_CANCELLED,
 };
 
-/* The edit formats a model writes (the coder's parsers read them; the plan checks the shape).  */
-enum tars_edit_format
-{
-  TARS_EDIT_SEARCH_REPLACE,
-  TARS_EDIT_UNIFIED_DIFF,
-  TARS_EDIT_WHOLE_FILE,
-};
-
 /* What undoing the step means when its execution is rolled back.  */
 enum tars_rollback_action
 {
@@ -103,7 +96,9 @@ struct tars_command_params
   size_t n_env;
 };
 
-struct tars_edit
+/* An edit a plan gives, in one of the edit formats (model/edits.h: the coder's parsers read it;
+ * the plan checks its shape).  */
+struct tars_plan_edit
 {
   char *path; /* clean, relative; never beneath .git/ or .tars/ */
   enum tars_edit_format format;
@@ -124,7 +119,7 @@ struct tars_todo
 struct tars_edit_params
 {
   /* Either the edits themselves (N_EDITS > 0) ... */
-  struct tars_edit *edits;
+  struct tars_plan_edit *edits;
   size_t n_edits;
   /* ... or a task for the coder (INSTRUCTIONS set).  */
   char *instructions;
@@ -271,13 +266,11 @@ ssize_t tars_plan_find(const struct tars_plan *plan, const char *id);
 const char *tars_step_type_name(enum tars_step_type t);     /* "command", "edit", ... */
 const char *tars_step_status_name(enum tars_step_status s); /* "Pending", "InProgress", ... */
 const char *tars_plan_status_name(enum tars_plan_status s); /* "Created", ... */
-const char *tars_edit_format_name(enum tars_edit_format f); /* "search-replace", ... */
 const char *tars_rollback_action_name(enum tars_rollback_action a); /* "revert", "keep" */
 const char *tars_marker_name(enum tars_marker m);                   /* "TODO", ... */
 int tars_step_type_from_name(const char *s, enum tars_step_type *out);
 int tars_step_status_from_name(const char *s, enum tars_step_status *out);
 int tars_plan_status_from_name(const char *s, enum tars_plan_status *out);
-int tars_edit_format_from_name(const char *s, enum tars_edit_format *out);
 int tars_rollback_action_from_name(const char *s, enum tars_rollback_action *out);
 int tars_marker_from_name(const char *s, enum tars_marker *out);
 

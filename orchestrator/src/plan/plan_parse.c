@@ -347,7 +347,7 @@ parse_edit(struct tars_plan_reader *ps, const cJSON *params, struct tars_edit_pa
             tars_reader_problem(ps, sub,
                                 "missing (\"search-replace\", \"unified-diff\" or \"whole-file\")");
           else if (!cJSON_IsString(f) ||
-                   tars_edit_format_from_name(f->valuestring, &e->edits[i].format) < 0)
+                   tars_edit_format_parse(f->valuestring, &e->edits[i].format, NULL) < 0)
             tars_reader_problem(ps, sub,
                                 "%s%s%s is not a format (\"search-replace\", \"unified-diff\" or "
                                 "\"whole-file\")",
