@@ -6,6 +6,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "plan/improvement.h"
+#include "plan/todos.h"
 #include "tars/error.h"
 
 /* Exit codes, the contract of DESIGN.md.  */
@@ -53,6 +55,14 @@ void cli_store_closep(struct tars_store **store);
 void cli_put_escaped(const char *s);
 /* The string member NAME of the JSON object O, or NULL.  */
 const char *cli_json_str(const cJSON *o, const char *name);
+/* Read the plan in FILE ("-": stdin), an execution plan or an improvement plan, printing every
+ * problem on stderr (CMD names the subcommand).  Returns the exit status.  */
+int cli_read_plan(const char *cmd, const char *file, struct tars_plan *plan,
+                  enum tars_plan_source *source);
+/* The plan of REPO's TODOs (as tars analyze finds them), grouped by GROUP (plan/todos.h), with
+ * a notice when the functions around them are not known.  Returns the exit status.  */
+int cli_todos_plan(const char *repo, enum tars_todo_group group, struct tars_plan *plan);
+
 /* True when ARG is -h or --help.  */
 bool cli_is_help(const char *arg);
 

@@ -139,59 +139,6 @@ write_out(const char *path, const char *text)
   return TARS_EXIT_OK;
 }
 
-static int
-print_problems(const struct tars_plan_problems *problems, const struct tars_error *err)
-{
-  if (problems->n == 0)
-    return cli_fail(err);
-  for (size_t i = 0; i < problems->n; i++)
-    {
-      fputs("tars: ", stderr);
-      fputs(problems->v[i], stderr);
-      fputc('\n', stderr);
-    }
-  if (problems->dropped)
-    fprintf(stderr, "tars: ... and %zu more problems\n", problems->dropped);
-  return err->kind == TARS_ERR_INVALID ? TARS_EXIT_USAGE : TARS_EXIT_FAILED;
-}
-
-static int
-read_plan(const char *file, struct tars_plan *plan, enum tars_plan_source *source)
-{
-  struct tars_error err = {0};
-  cleanup_close int fd = strcmp(file, "-") == 0 ? dup(0) : open(file, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    {
-      fprintf(stderr, "tars: plan: %s: %s\n", file, strerror(errno));
-      return TARS_EXIT_USAGE;
-    }
-  const char *where = strcmp(file, "-") == 0 ? "(stdin)" : file;
-  cleanup_free char *text = NULL;
-  size_t len;
-  if (tars_plan_read_fd(fd, where, &text, &len, &err) < 0)
-    return cli_fail(&err);
-  struct tars_plan_problems problems = {0};
-  int r = tars_plan_load(text, len, where, plan, source, &problems, &err);
-  int status = r < 0 ? print_problems(&problems, &err) : TARS_EXIT_OK;
-  tars_plan_problems_free(&problems);
-  return status;
-}
-
-static int
-todos_plan(const char *repo, enum tars_todo_group group, struct tars_plan *plan)
-{
-  struct tars_error err = {0};
-  cleanup_analysis struct tars_analysis a = {0};
-  struct tars_analyze_options opts = {0};
-  if (tars_analyze(repo, &opts, &a, &err) < 0)
-    return cli_fail(&err);
-  if (a.ctags_note)
-    fprintf(stderr, "tars: notice: %s\n", a.ctags_note);
-  if (tars_plan_from_todos(&a, group, plan, &err) < 0)
-    return cli_fail(&err);
-  return TARS_EXIT_OK;
-}
-
 int
 cli_plan(int argc, char **argv)
 {
@@ -256,7 +203,8 @@ cli_plan(int argc, char **argv)
 
   cleanup_plan struct tars_plan plan = {0};
   enum tars_plan_source source = TARS_PLAN_SOURCE_STEPS;
-  int status = file ? read_plan(file, &plan, &source) : todos_plan(repo ? repo : ".", group, &plan);
+  int status = file ? cli_read_plan("plan", file, &plan, &source)
+                    : cli_todos_plan(repo ? repo : ".", group, &plan);
   if (status != TARS_EXIT_OK)
     return status;
 
