@@ -17,6 +17,8 @@ static const struct
     {"apply", cli_apply, "apply a changeset to a repository as a transaction"},
     {"rollback", cli_rollback, "roll back a transaction (tars rollback TXN)"},
     {"validate", cli_validate, "build and test a changeset against the baseline, and decide"},
+    {"model", cli_model, "check the model the settings reach, or ask it (tars model check)"},
+    {"gateway", cli_gateway, "internal: the model gateway tars run starts (see --help)"},
 };
 
 static void

@@ -24,6 +24,8 @@ int cli_audit(int argc, char **argv);
 int cli_apply(int argc, char **argv);
 int cli_rollback(int argc, char **argv);
 int cli_validate(int argc, char **argv);
+int cli_model(int argc, char **argv);
+int cli_gateway(int argc, char **argv);
 
 /* apply.c: print the outcome of an apply or a rollback (VERB "applied", "rolled back"; R its
  * return value): every reason of a refusal, conflict or drift one per line, then the result
