@@ -14,7 +14,8 @@ unset TARS_LLM_URL TARS_MODEL TARS_API_KEY OLLAMA_HOST
 python3 "$SERVER" serve --port-file "$W/port" --log "$W/requests.log" &
 server_pid=$!
 gw_pid=
-trap 'rc=$?; [ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null; kill "$server_pid" 2>/dev/null; wait 2>/dev/null; (exit $rc); _tl_finish' EXIT
+CTL=$(mktemp -d /tmp/tars-gw.XXXXXX) || exit 1
+trap 'rc=$?; [ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null; kill "$server_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$CTL"; (exit $rc); _tl_finish' EXIT
 for _ in $(seq 100); do [ -s "$W/port" ] && break; sleep 0.05; done
 PORT=$(cat "$W/port") || exit 1
 
@@ -153,3 +154,62 @@ t_usage() {
 }
 t_usage
 
+# ----- a sandboxed coder -----
+
+cat >"$W/sandbox-rec.json" <<'EOF2'
+{"tars_replay": 1, "exchanges": [
+  {"step": "sbx-root", "attempt": 1, "response": {"content": "answer for root's sandbox"}},
+  {"step": "sbx-user", "attempt": 1, "response": {"content": "answer for user's sandbox"}}]}
+EOF2
+# A control socket where sandboxes cannot see it: they have a /tmp of their own.
+"$TARS" gateway --socket "$CTL/gw.sock" --repo "$W/repo" --execution exec-2 \
+  --llm "replay:$W/sandbox-rec.json" 2>>"$W/gateway.log" &
+gw_pid=$!
+for _ in $(seq 200); do [ -S "$CTL/gw.sock" ] && break; sleep 0.05; done
+
+# open_step STEP ATTEMPT PATH: the coordinator's control message.
+open_step() {
+  python3 - "$CTL/gw.sock" "$1" "$2" "$3" <<'EOF2'
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+m = json.dumps({"type": "open_step", "step": sys.argv[2], "attempt": int(sys.argv[3]),
+                "socket": sys.argv[4]}).encode()
+s.sendall(struct.pack(">I", len(m)) + m)
+n = struct.unpack(">I", s.recv(4))[0]
+r = json.loads(s.recv(n))
+sys.exit(0 if r.get("ok") else 1)
+EOF2
+}
+
+t_sandboxed_coder() {
+  local step=sbx-$IDENTITY sock=$W/step-$IDENTITY.sock spec=$W/spec-$IDENTITY.json out rc
+  if ! open_step "$step" 1 "$sock"; then
+    fail "a sandboxed coder asks through its step's socket" "open_step failed"
+    return
+  fi
+  printf '{"gateway_socket": "%s"}\n' "$sock" >"$spec"
+  chmod 0644 "$spec"
+  out=$(run_tars sandbox run --spec "$spec" -- "$T" model chat --gateway /run/tars/gateway.sock x 2>&1)
+  rc=$?
+  expect "a sandboxed coder asks through its step's socket" '[ "$rc" -eq 0 ]' \
+    'printf "%s" "$out" | grep -q "answer for $IDENTITY.s sandbox"'
+  out=$(run_tars sandbox run --spec "$spec" -- "$T" model chat --gateway /run/tars/gateway.sock --step sbx-other x 2>&1)
+  rc=$?
+  expect "its socket speaks for its step only" '[ "$rc" -eq 1 ]' \
+    'printf "%s" "$out" | grep -q "bad-request: this socket is step $step attempt 1.s"'
+  out=$(run_tars sandbox run --spec "$spec" -- "$T" model chat --gateway "$CTL/gw.sock" x 2>&1)
+  rc=$?
+  expect "it cannot reach the control socket" '[ "$rc" -eq 1 ]' \
+    'printf "%s" "$out" | grep -q "connect to $CTL/gw.sock: No such file or directory"'
+}
+for_each_identity t_sandboxed_coder
+
+t_spec_checks_the_socket() {
+  printf '{"gateway_socket": "%s"}\n' "$W/sandbox-rec.json" >"$W/spec-bad.json"
+  "$TARS" sandbox run --spec "$W/spec-bad.json" -- /bin/true >"$W/out" 2>"$W/err"
+  rc=$?
+  expect "a gateway_socket that is not a socket is bad input" '[ "$rc" -eq 2 ]' \
+    'grep -q "gateway_socket .*: not a Unix socket" "$W/err"'
+}
+t_spec_checks_the_socket
