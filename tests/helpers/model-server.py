@@ -21,6 +21,7 @@ request takes the next step; when they are used up, "then" (default: a 500).  A 
   {"echo_auth": true}      answers with the Authorization header it received (a hostile
                            server trying to get the key into what tars records)
   {"delay": SECONDS}       with any of the above: wait that long before the response
+  {"stall": SECONDS}       with an answer: stream its first piece, wait that long between pieces
 """
 import json
 import os
@@ -168,6 +169,7 @@ class Handler(BaseHTTPRequestHandler):
         pieces = max(1, int(step.get("chunks", 3)))
         size = max(1, -(-len(answer) // pieces))
         parts = [answer[i:i + size] for i in range(0, len(answer), size)] or [""]
+        self.stall = step.get("stall", 0)
         if proto == "openai":
             self.openai(req, model, stream, parts, usage, step.get("truncate"))
         else:
@@ -195,7 +197,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(200, body)
             return
         self.start_stream("text/event-stream")
-        for p in parts:
+        for i, p in enumerate(parts):
+            if i and self.stall:
+                time.sleep(self.stall)
             chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": model,
                      "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}
             self.chunk("data: %s\n\n" % json.dumps(chunk))
@@ -231,7 +235,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(200, final)
             return
         self.start_stream("application/x-ndjson")
-        for p in parts:
+        for i, p in enumerate(parts):
+            if i and self.stall:
+                time.sleep(self.stall)
             self.chunk(json.dumps({"model": model, "created_at": "2025-01-01T00:00:00Z",
                                    "message": {"role": "assistant", "content": p}, "done": False}) + "\n")
         if truncate:

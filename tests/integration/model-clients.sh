@@ -193,6 +193,25 @@ t_timeout() {
     '[ $(( (end - start) / 1000000 )) -lt 3000 ]'
 }
 
+t_idle() {
+  local p=$1
+  mkdir -p "$W/idle"
+  printf '{"model": {"idle_timeout": 1}}\n' >"$W/idle/tars.json"
+  script '{"steps": [{"stall": 3, "answer": "first piece, then nothing", "chunks": 2}]}'
+  "$TARS" model chat --llm "$p:http://127.0.0.1:$PORT" --model m1 --repo "$W/idle" --json x \
+    >"$W/out" 2>"$W/err"
+  rc=$?
+  expect "$p: a stream that stops is ended by the idle timeout" \
+    '[ "$rc" -eq 1 ] && [ "$(out .status)" = timeout ] && [ "$(nreq)" -eq 1 ]' \
+    'grep -q "http://127.0.0.1:$PORT stopped sending its answer for 1 s (idle timeout)" "$W/err"'
+  script '{"steps": [{"stall": 0.4, "answer": "slow but steady words", "chunks": 4}]}'
+  "$TARS" model chat --llm "$p:http://127.0.0.1:$PORT" --model m1 --repo "$W/idle" --timeout 5 \
+    --json x >"$W/out" 2>"$W/err"
+  rc=$?
+  expect "$p: a slow stream that keeps coming is not cut" \
+    '[ "$rc" -eq 0 ] && [ "$(out .content)" = "slow but steady words" ]'
+}
+
 t_missing_model() {
   local p=$1
   script '{"steps": [{"missing": true}]}'
@@ -245,6 +264,7 @@ for p in ollama openai; do
   t_malformed "$p"
   t_truncated "$p"
   t_timeout "$p"
+  t_idle "$p"
   t_missing_model "$p"
   t_unreachable "$p"
   t_check "$p"

@@ -306,7 +306,8 @@ try_once(struct tars_model_client *c, const char *body, const char *const *heade
                   c->s.url, seconds(timeout_ms, tbuf, sizeof tbuf));
       break;
     case TARS_HTTP_IDLE:
-      outcome_set(o, TARS_MODEL_TIMEOUT, false, "%s sent nothing for %s (idle timeout)", c->s.url,
+      outcome_set(o, TARS_MODEL_TIMEOUT, false,
+                  "%s stopped sending its answer for %s (idle timeout)", c->s.url,
                   seconds(c->s.idle_timeout_ms, tbuf, sizeof tbuf));
       break;
     case TARS_HTTP_PARTIAL:

@@ -125,7 +125,17 @@ struct transfer
   bool decided;   /* streaming has been decided (at the first byte) */
   bool too_large;
   bool aborted;
+  long last_data_ms; /* when the body last brought something; 0 before its first byte */
+  bool idle;         /* ended by the idle timeout */
 };
+
+static long
+now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static bool
 collect(struct transfer *t, const char *data, size_t n)
@@ -154,6 +164,7 @@ on_write(char *data, size_t size, size_t nmemb, void *ctx)
 {
   struct transfer *t = ctx;
   size_t n = size * nmemb;
+  t->last_data_ms = now_ms();
   if (!t->decided)
     {
       long status = 0;
@@ -171,6 +182,23 @@ on_write(char *data, size_t size, size_t nmemb, void *ctx)
       return n;
     }
   return collect(t, data, n) ? n : 0;
+}
+
+/* Called by libcurl about once a second, data or not: where the idle timeout is kept.  libcurl's
+ * own low-speed limit averages over several seconds, so a burst of data hides a stall for that
+ * long after it.  */
+static int
+on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+  struct transfer *t = ctx;
+  (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+  if (t->req->idle_timeout_ms > 0 && t->last_data_ms > 0 &&
+      now_ms() - t->last_data_ms >= t->req->idle_timeout_ms)
+    {
+      t->idle = true;
+      return 1;
+    }
+  return 0;
 }
 
 static long
@@ -196,13 +224,11 @@ classify(CURLcode rc, const struct transfer *t, long elapsed_ms)
       {
         curl_off_t connected = 0;
         p_curl_easy_getinfo(t->h, CURLINFO_CONNECT_TIME_T, &connected);
-        if (connected == 0)
-          return TARS_HTTP_CONNECT;
-        /* The same code for both limits: the clock tells them apart.  */
-        if (t->req->timeout_ms > 0 && elapsed_ms + 50 >= t->req->timeout_ms)
-          return TARS_HTTP_TIMEOUT;
-        return TARS_HTTP_IDLE;
+        (void)elapsed_ms;
+        return connected == 0 ? TARS_HTTP_CONNECT : TARS_HTTP_TIMEOUT;
       }
+    case CURLE_ABORTED_BY_CALLBACK:
+      return t->idle ? TARS_HTTP_IDLE : TARS_HTTP_OTHER;
     case CURLE_WRITE_ERROR:
       return t->aborted ? TARS_HTTP_ABORTED : t->too_large ? TARS_HTTP_TOO_LARGE : TARS_HTTP_OTHER;
     case CURLE_PARTIAL_FILE:
@@ -280,10 +306,9 @@ tars_http_perform(const struct tars_http_request *req, struct tars_http_result *
     SETOPT(h, CURLOPT_TIMEOUT_MS, req->timeout_ms);
   if (req->idle_timeout_ms > 0)
     {
-      /* Less than a byte a second for that long: nothing at all, in practice.  */
-      long s = (req->idle_timeout_ms + 999) / 1000;
-      SETOPT(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-      SETOPT(h, CURLOPT_LOW_SPEED_TIME, s < 1 ? 1L : s);
+      SETOPT(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+      SETOPT(h, CURLOPT_XFERINFODATA, &t);
+      SETOPT(h, CURLOPT_NOPROGRESS, 0L);
     }
   if (req->method && strcmp(req->method, "POST") == 0)
     {

@@ -27,7 +27,9 @@ struct tars_http_request
   const char *const *headers; /* "Name: value", NULL-terminated; may be NULL */
   long connect_timeout_ms;    /* establishing the connection */
   long timeout_ms;            /* the whole request */
-  long idle_timeout_ms;       /* nothing received for this long (whole seconds, at least 1) */
+  long idle_timeout_ms;       /* once the body has started, nothing more for this long; the
+                                 time before its first byte (a model reading a long prompt)
+                                 is timeout_ms's alone.  Checked about once a second */
   /* The body of a 2xx response, as it arrives; returning false stops the transfer
    * (TARS_HTTP_ABORTED).  NULL: the body is collected into the result.  The body of any other
    * status is always collected.  */
@@ -41,7 +43,7 @@ enum tars_http_failure
   TARS_HTTP_OK = 0,    /* a response arrived whole (whatever its status) */
   TARS_HTTP_CONNECT,   /* no connection: refused, unreachable, name not resolved, timed out */
   TARS_HTTP_TIMEOUT,   /* timeout_ms passed */
-  TARS_HTTP_IDLE,      /* nothing received for idle_timeout_ms */
+  TARS_HTTP_IDLE,      /* the body stopped coming for idle_timeout_ms */
   TARS_HTTP_PARTIAL,   /* the connection broke or closed before the response's end */
   TARS_HTTP_ABORTED,   /* on_data asked to stop */
   TARS_HTTP_TOO_LARGE, /* a collected body was larger than max_body */

@@ -77,7 +77,8 @@ struct tars_model_settings
 
   long connect_timeout_ms; /* default 10 s */
   long timeout_ms;         /* one HTTP request; default 300 s */
-  long idle_timeout_ms;    /* nothing received for this long ends a request; default 120 s */
+  long idle_timeout_ms;    /* an answer that stops coming for this long ends a request (the
+                              wait for its first byte is timeout_ms's); default 120 s */
   int retries;             /* after the first request; default 3 */
   long backoff_ms;         /* the first wait between retries, doubled each time; default 500 */
   long max_wait_ms;        /* the longest wait between retries (Retry-After included); 60 s */
