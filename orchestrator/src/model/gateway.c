@@ -903,7 +903,9 @@ loop(struct gw *g, struct tars_error *err)
         return tars_error_set(err, errno, "gateway: poll");
 
       /* Handled in order; an entry whose object went away meanwhile is skipped by checking it
-       * is still listed.  */
+       * is still listed with the same descriptor (a connection or call freed by an earlier entry
+       * may have its memory reused by one made since, which has another descriptor, or none
+       * yet).  */
       for (size_t i = 0; i < n && !g->stopping; i++)
         {
           if (fds[i].revents == 0)
@@ -922,7 +924,7 @@ loop(struct gw *g, struct tars_error *err)
               {
                 struct conn *c = NULL;
                 for (size_t j = 0; j < g->n_conns; j++)
-                  if (g->conns[j] == what[i])
+                  if (g->conns[j] == what[i] && g->conns[j]->fd == fds[i].fd)
                     c = g->conns[j];
                 if (c == NULL)
                   break;
@@ -947,7 +949,8 @@ loop(struct gw *g, struct tars_error *err)
               }
             case CALL:
               for (size_t j = 0; j < g->n_calls; j++)
-                if (g->calls[j] == what[i])
+                if (g->calls[j] == what[i] && g->calls[j]->pid > 0 &&
+                    g->calls[j]->pipe_fd == fds[i].fd)
                   {
                     read_call(g, g->calls[j]);
                     break;
