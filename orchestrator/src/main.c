@@ -19,6 +19,9 @@ static const struct
     {"validate", cli_validate, "build and test a changeset against the baseline, and decide"},
     {"plan", cli_plan, "check a plan, or make one from TODOs, and show its order"},
     {"analyze", cli_analyze, "find the TODO, FIXME and XXX comments of a repository"},
+
+    {"model", cli_model, "check the model the settings reach, or ask it (tars model check)"},
+    {"gateway", cli_gateway, "internal: the model gateway tars run starts (see --help)"},
 };
 
 static void

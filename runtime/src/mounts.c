@@ -188,6 +188,30 @@ mask_file(const char *file, struct tars_error *err)
   return do_mount(EMPTY_FILE, target, NULL, MS_BIND, NULL, err);
 }
 
+/* The model gateway's socket at TARS_SANDBOX_GATEWAY_SOCKET: its directory made on the tmpfs
+ * that hides /run, an empty file as the mount point, the host socket bound on it.  Read-only
+ * like the rest: connecting to a socket needs no writable mount.  */
+static int
+bind_gateway_socket(const char *host_path, struct tars_error *err)
+{
+  char src[PATH_MAX], target[PATH_MAX];
+  if (path_join(src, sizeof src, OLDROOT, host_path, err) < 0 ||
+      path_join(target, sizeof target, NEWROOT, TARS_SANDBOX_GATEWAY_SOCKET, err) < 0)
+    return -1;
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", target);
+  *strrchr(dir, '/') = '\0';
+  if (ensure_dir_on_tmpfs(dir, err) < 0)
+    return tars_error_prefix(err, "gateway socket");
+  int fd = open(target, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return tars_error_set(err, errno, "gateway socket: create %s", TARS_SANDBOX_GATEWAY_SOCKET);
+  close(fd);
+  if (do_mount(src, target, NULL, MS_BIND, NULL, err) < 0)
+    return tars_error_prefix(err, "gateway socket %s", host_path);
+  return 0;
+}
+
 /* Without mount_setattr (Linux < 5.12), remount every mount below /newroot one at a time, keeping
  * the flags that are locked in a user namespace.  */
 static int
@@ -455,6 +479,9 @@ tars_mounts_setup(const struct tars_mount_plan *plan, struct tars_mounts *m, str
       if (ensure_dir_on_tmpfs(wsdir, err) < 0)
         return tars_error_prefix(err, "workspace %s", spec->workspace);
     }
+
+  if (spec->gateway_socket && bind_gateway_socket(spec->gateway_socket, err) < 0)
+    return -1;
 
   if (make_tree_readonly(err) < 0)
     return -1;

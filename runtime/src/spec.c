@@ -128,8 +128,10 @@ free_unshared(struct tars_spec *a, const struct tars_spec *b)
     free_strv(a->argv);
   if (a->envp != b->envp)
     free_strv(a->envp);
-  char **mine[] = {&a->cwd, &a->workspace, &a->rootfs, &a->changes_out, &a->hostname};
-  char *const theirs[] = {b->cwd, b->workspace, b->rootfs, b->changes_out, b->hostname};
+  char **mine[] = {&a->cwd,         &a->workspace, &a->rootfs,
+                   &a->changes_out, &a->hostname,  &a->gateway_socket};
+  char *const theirs[] = {b->cwd,         b->workspace, b->rootfs,
+                          b->changes_out, b->hostname,  b->gateway_socket};
   for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++)
     if (*mine[i] != theirs[i])
       free(*mine[i]);
@@ -198,6 +200,7 @@ own_borrowed(struct tars_spec *s, struct tars_error *err)
   memset(copy.masks, 0, sizeof copy.masks);
   copy.argv = copy.envp = NULL;
   copy.cwd = copy.workspace = copy.rootfs = copy.changes_out = copy.hostname = NULL;
+  copy.gateway_socket = NULL;
   copy.n_layers = copy.n_masks = 0;
 
   if ((s->argv && (copy.argv = strv_dup(s->argv, err)) == NULL) ||
@@ -206,7 +209,8 @@ own_borrowed(struct tars_spec *s, struct tars_error *err)
       (s->workspace && (copy.workspace = xstrdup(s->workspace, err)) == NULL) ||
       (s->rootfs && (copy.rootfs = xstrdup(s->rootfs, err)) == NULL) ||
       (s->changes_out && (copy.changes_out = xstrdup(s->changes_out, err)) == NULL) ||
-      (s->hostname && (copy.hostname = xstrdup(s->hostname, err)) == NULL))
+      (s->hostname && (copy.hostname = xstrdup(s->hostname, err)) == NULL) ||
+      (s->gateway_socket && (copy.gateway_socket = xstrdup(s->gateway_socket, err)) == NULL))
     goto fail;
   for (; copy.n_layers < clamp(s->n_layers, TARS_MAX_LAYERS); copy.n_layers++)
     if (s->layers[copy.n_layers] &&
@@ -629,6 +633,7 @@ static const struct key_desc keys[] = {
     {"changes_out", KEY_PATH, F(changes_out), 0, 0},
     {"masks", KEY_PATHS, F(masks), F(n_masks), TARS_MAX_MASKS},
     {"hostname", KEY_HOSTNAME, F(hostname), 0, 0},
+    {"gateway_socket", KEY_PATH, F(gateway_socket), 0, 0},
     {"net", KEY_NET, F(net), 0, 0},
     {"timeout", KEY_LIMIT, 0, 0, 0},
     {"memory", KEY_LIMIT, 0, 0, 0},
@@ -1126,6 +1131,18 @@ tars_spec_validate(const struct tars_spec *spec, struct tars_error *err)
 
   if (spec->hostname && check_hostname("hostname", spec->hostname, err) < 0)
     return -1;
+
+  if (spec->gateway_socket)
+    {
+      struct stat st;
+      if (check_path_syntax("gateway_socket", spec->gateway_socket, err) < 0)
+        return -1;
+      if (stat(spec->gateway_socket, &st) < 0)
+        return invalid_errno(err, errno, "gateway_socket %s", quote(spec->gateway_socket).s);
+      if (!S_ISSOCK(st.st_mode))
+        return tars_error_invalid(err, "gateway_socket %s: not a Unix socket",
+                                  quote(spec->gateway_socket).s);
+    }
 
   if (spec->net != TARS_NET_NONE && spec->net != TARS_NET_LOOPBACK)
     return tars_error_invalid(err, "net: unknown mode %d (expected none or loopback)",

@@ -178,7 +178,7 @@ open_creates_the_store(void **state)
 
   cleanup_free char *mode = query_text(s, "PRAGMA journal_mode");
   assert_string_equal(mode, "wal");
-  assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
+  assert_int_equal(query_int(s, "PRAGMA user_version"), 3);
   assert_int_equal(query_int(s, "PRAGMA foreign_keys"), 1);
   assert_int_equal(query_int(s, "PRAGMA synchronous"), 2); /* FULL */
   assert_int_equal(query_int(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
@@ -221,7 +221,7 @@ reopen_is_idempotent(void **state)
   for (int i = 0; i < 2; i++)
     {
       s = open_ok(fx, i == 0);
-      assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
+      assert_int_equal(query_int(s, "PRAGMA user_version"), 3);
       assert_int_equal(query_int(s, "SELECT count(*) FROM audit"), 1);
       tars_store_close(s);
     }
@@ -303,7 +303,7 @@ newer_schema_is_refused_untouched(void **state)
       assert_null(s);
       assert_int_equal(err.kind, TARS_ERR_INVALID);
       assert_non_null(strstr(err.msg, "/.tars/tars.db has schema version 99, newer than this "
-                                      "tars (2): upgrade tars"));
+                                      "tars (3): upgrade tars"));
 
       cleanup_free char *after = slurp(at(fx, ".tars/tars.db"), &after_len);
       assert_non_null(after);
@@ -312,8 +312,8 @@ newer_schema_is_refused_untouched(void **state)
     }
 }
 
-/* A version 1 database (as the first tars wrote it) is migrated to version 2 in place: its rows
- * kept, the validator's tables added.  */
+/* A version 1 database (as the first tars wrote it) is migrated to the latest version in place:
+ * its rows kept, the later tables added.  */
 static void
 version_1_is_migrated(void **state)
 {
@@ -323,6 +323,7 @@ version_1_is_migrated(void **state)
   assert_int_equal(sqlite3_open(at(fx, ".tars/tars.db"), &db), SQLITE_OK);
   assert_int_equal(sqlite3_exec(db,
                                 "DROP TABLE validations; DROP TABLE baselines; "
+                                "DROP TABLE exchanges; "
                                 "INSERT INTO audit(time, event) VALUES ('t', 'kept'); "
                                 "PRAGMA user_version = 1",
                                 NULL, NULL, NULL),
@@ -330,11 +331,11 @@ version_1_is_migrated(void **state)
   assert_int_equal(sqlite3_close(db), SQLITE_OK);
 
   struct tars_store *s = open_ok(fx, false);
-  assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
+  assert_int_equal(query_int(s, "PRAGMA user_version"), 3);
   assert_int_equal(query_int(s, "SELECT count(*) FROM audit WHERE event = 'kept'"), 1);
   assert_int_equal(query_int(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-                                "name IN ('validations', 'baselines')"),
-                   2);
+                                "name IN ('validations', 'baselines', 'exchanges')"),
+                   3);
   assert_int_equal(query_int(s, "SELECT count(*) FROM validations"), 0);
   tars_store_close(s);
 }

@@ -29,6 +29,9 @@ int cli_validate(int argc, char **argv);
 int cli_plan(int argc, char **argv);
 int cli_analyze(int argc, char **argv);
 
+int cli_model(int argc, char **argv);
+int cli_gateway(int argc, char **argv);
+
 /* apply.c: print the outcome of an apply or a rollback (VERB "applied", "rolled back"; R its
  * return value): every reason of a refusal, conflict or drift one per line, then the result
  * (JSON when asked).  Returns the exit status.  */

@@ -101,6 +101,28 @@ static const struct
         "  result TEXT NOT NULL,"
         "  PRIMARY KEY (snapshot, config));"
         "CREATE INDEX validations_step ON validations(execution_id, step_id);"},
+    /* Model exchanges (store/exchanges.h).  */
+    {3, "CREATE TABLE exchanges ("
+        "  id TEXT PRIMARY KEY,"
+        "  execution_id TEXT,"
+        "  step_id TEXT,"
+        "  attempt INTEGER,"
+        "  role TEXT,"
+        "  call INTEGER,"
+        "  provider TEXT NOT NULL,"
+        "  url TEXT,"
+        "  model TEXT,"
+        "  status TEXT NOT NULL,"
+        "  error TEXT,"
+        "  started_at TEXT NOT NULL,"
+        "  duration_ms INTEGER NOT NULL,"
+        "  http_attempts INTEGER NOT NULL,"
+        "  prompt_tokens INTEGER NOT NULL,"
+        "  completion_tokens INTEGER NOT NULL,"
+        "  usage_estimated INTEGER NOT NULL,"
+        "  request TEXT NOT NULL,"
+        "  response TEXT NOT NULL);"
+        "CREATE INDEX exchanges_step ON exchanges(execution_id, step_id);"},
 };
 
 #define SCHEMA_LATEST (migrations[sizeof migrations / sizeof migrations[0] - 1].version)

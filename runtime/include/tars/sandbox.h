@@ -16,6 +16,8 @@ enum tars_net_mode
 };
 
 #define TARS_MAX_LAYERS 16
+/* Where a spec's gateway_socket appears inside the sandbox.  */
+#define TARS_SANDBOX_GATEWAY_SOCKET "/run/tars/gateway.sock"
 #define TARS_MAX_MASKS 64
 
 struct tars_spec
@@ -34,6 +36,9 @@ struct tars_spec
   char *masks[TARS_MAX_MASKS]; /* extra host paths to hide */
   size_t n_masks;
   char *hostname; /* default "tars" */
+  /* A host Unix socket (the model gateway's, for this step) bound at
+   * TARS_SANDBOX_GATEWAY_SOCKET: the one way out of a sandbox with no network.  NULL: none.  */
+  char *gateway_socket;
 
   enum tars_net_mode net;
 
