@@ -52,6 +52,7 @@ struct report
   int status;      /* wait status of the command */
   int exec_failed; /* the command could not be executed */
   uint64_t changes;
+  uint64_t rejected;
   struct tars_error error;
 };
 
@@ -418,7 +419,8 @@ init_main(struct child_ctx *ctx, struct report *rep)
                  : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
                                        : -1;
       if (tars_changes_capture(m.upper_dfd, m.lower_dfds, m.n_lowers, ctx->changes_fd,
-                               spec->scratch_bytes, code, &rep->changes, err) < 0)
+                               spec->scratch_bytes, code, &rep->changes, &rep->rejected,
+                               err) < 0)
         {
           tars_error_prefix(err, "capture the workspace's changes");
           return;
@@ -814,6 +816,7 @@ tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struc
       snprintf(result->exec_error, sizeof result->exec_error, "%s", report.error.msg);
     }
   result->changes = report.changes;
+  result->rejected = report.rejected;
   if (idmap && changes_fd >= 0 && give_back_changes(changes_fd, err) < 0)
     goto out;
   if (WIFEXITED(report.status))

@@ -222,6 +222,7 @@ print_json_report(const struct tars_result *r)
   if (!r->cgroup_applied)
     cJSON_AddStringToObject(o, "cgroup_note", r->cgroup_note);
   cJSON_AddNumberToObject(o, "changes", (double)r->changes);
+  cJSON_AddNumberToObject(o, "rejected", (double)r->rejected);
   char *s = cJSON_PrintUnformatted(o);
   if (s)
     puts(s);
@@ -375,6 +376,11 @@ sandbox_run(int argc, char **argv)
     fprintf(stderr, "tars: %s\n", res.exec_error);
   if (res.timed_out)
     fprintf(stderr, "tars: the command timed out and was killed\n");
+  if (res.rejected)
+    fprintf(stderr,
+            "tars: %llu path%s in the workspace could not be captured (tars changes show %s "
+            "lists them): the changeset will be refused by tars apply\n",
+            (unsigned long long)res.rejected, res.rejected == 1 ? "" : "s", spec.changes_out);
   if (json)
     print_json_report(&res);
   ret = res.status;

@@ -79,6 +79,8 @@ struct tars_result
   size_t out_len, err_len;
   size_t out_dropped, err_dropped;
   uint64_t changes;                    /* number of entries written to changes_out */
+  uint64_t rejected;                   /* paths the capture could not represent (the manifest's
+                                          "rejected": the changeset is then refused by apply) */
   bool exec_failed;                    /* the command could not be executed (status 126 or 127) */
   char exec_error[TARS_ERROR_MSG_MAX]; /* why, naming the command */
 };
