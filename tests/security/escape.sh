@@ -203,12 +203,18 @@ all_of() {
 # ---- running one attack -------------------------------------------------------------------
 
 # sec_sandbox TARS-OPTION... -- COMMAND...: tars sandbox run as the current identity, with the
-# host's secret in its environment.  timeout(1) is only a guard against a hung battery.
+# host's secret in its environment.  The battery's host files ($BASE: the victims, the outside
+# directory, the root-only secret), the helpers and tars are shown read-only: the default view
+# holds nothing of the host but /usr, /etc, /opt and the like, and an attack on a file it cannot
+# see proves nothing.  timeout(1) is only a guard against a hung battery.
+# WRAP=tty runs tars under script(1) with a pty; WRAP=fds opens host descriptors first.
 sec_sandbox() {
   local -a ws=(--workspace "$WS")
   case " $* " in *" --workspace "*) ws=() ;; esac
-  local -a cmd=(env "TARS_SECRET=$TARS_SECRET" timeout --foreground -s KILL 120
-    "$T" sandbox run "${ws[@]}" "$@")
+  local -a view=(--ro-bind "$BASE" --ro-bind "$T")
+  case $H in "$BASE"/*) ;; *) view+=(--ro-bind "$H") ;; esac
+  local -a cmd=(env "TARS_SECRET=$TARS_SECRET" timeout --foreground
+    -s KILL 120 "$T" sandbox run "${ws[@]}" "${view[@]}" "$@")
   case ${WRAP:-} in
     tty) run_id script -qec "$(printf '%q ' "${cmd[@]}")" /dev/null </dev/null ;;
     fds)
