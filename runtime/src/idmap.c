@@ -96,13 +96,17 @@ refuse_group(struct scan *s, gid_t gid)
     snprintf(name, sizeof name, "'%s' (gid %u)", g->gr_name, (unsigned)gid);
   else
     snprintf(name, sizeof name, "gid %u", (unsigned)gid);
-  return tars_error_invalid(
-      s->err,
-      "workspace file %s/%s has the group %s, which a sandbox run without root cannot map "
-      "(overlayfs would fail to copy it up, with EOVERFLOW, when the command changes it): give "
-      "it your own group (chgrp), or let newgidmap map it%s: add \"%s:%u:1\" to " SUBGID,
-      s->top, s->path, name, s->have_newgidmap ? "" : " (install it: package uidmap)",
-      s->user ? s->user : "?", (unsigned)gid);
+  const char *fix = "give it your own group (chgrp)";
+  char more[400] = "";
+  if (gid != 0)
+    snprintf(more, sizeof more, ", or let newgidmap map it%s: add \"%s:%u:1\" to " SUBGID,
+             s->have_newgidmap ? "" : " (install it: package uidmap)", s->user ? s->user : "?",
+             (unsigned)gid);
+  return tars_error_invalid(s->err,
+                            "workspace file %s/%s has the group %s, which a sandbox run without "
+                            "root cannot map (overlayfs would fail to copy it up, with EOVERFLOW, "
+                            "when the command changes it): %s%s",
+                            s->top, s->path, name, fix, more);
 }
 
 /* A file of ours (the caller owns it) with a group other than ours.  */
