@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -518,6 +519,46 @@ tars_cgroup_attach(struct tars_cgroup *cg, pid_t pid, struct tars_error *err)
       int r = write_file(path, value);
       if (r < 0)
         return tars_error_set(err, -r, "attach pid %ld: write %s", (long)pid, path);
+    }
+  return 0;
+}
+
+/* Whether writes to a cgroup v1 "tasks" file are checked against the credentials the file was
+ * opened with (Linux 5.16): then the sandbox's init can move itself with descriptors we opened.
+ */
+static bool
+open_time_credentials(void)
+{
+  static int known = -1;
+  if (known < 0)
+    {
+      struct utsname u;
+      int major = 0, minor = 0;
+      known = uname(&u) == 0 && sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+              (major > 5 || (major == 5 && minor >= 16));
+    }
+  return known;
+}
+
+int
+tars_cgroup_open_join(const struct tars_cgroup *cg, int *fds, size_t *n, struct tars_error *err)
+{
+  *n = 0;
+  if (!cg->active || cg->version != 1 || !open_time_credentials())
+    return 0;
+  for (int i = 0; i < cg->n_paths; i++)
+    {
+      char path[CG_PATH_MAX + 32];
+      snprintf(path, sizeof path, "%s/tasks", cg->paths[i]);
+      int fd = open(path, O_WRONLY | O_CLOEXEC);
+      if (fd < 0)
+        {
+          for (size_t k = 0; k < *n; k++)
+            close(fds[k]);
+          *n = 0;
+          return tars_error_set(err, errno, "open %s", path);
+        }
+      fds[(*n)++] = fd;
     }
   return 0;
 }

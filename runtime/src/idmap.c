@@ -79,13 +79,26 @@ subgid_allows(const char *name, uid_t uid, gid_t gid)
 struct scan
 {
   struct tars_idmap *map;
-  const char *user;
+  const char *user; /* looked up when first needed: most workspaces need no name */
+  bool user_known;
   bool have_newgidmap;
   const char *top; /* the directory being scanned, for the message */
   char path[4096];
   size_t len;
   struct tars_error *err;
 };
+
+static const char *
+scan_user(struct scan *s)
+{
+  if (!s->user_known)
+    {
+      struct passwd *pw = getpwuid(s->map->uid);
+      s->user = pw ? pw->pw_name : NULL;
+      s->user_known = true;
+    }
+  return s->user;
+}
 
 static int
 refuse_group(struct scan *s, gid_t gid)
@@ -100,8 +113,8 @@ refuse_group(struct scan *s, gid_t gid)
   char more[400] = "";
   if (gid != 0)
     snprintf(more, sizeof more, ", or let newgidmap map it%s: add \"%s:%u:1\" to " SUBGID,
-             s->have_newgidmap ? "" : " (install it: package uidmap)", s->user ? s->user : "?",
-             (unsigned)gid);
+             s->have_newgidmap ? "" : " (install it: package uidmap)",
+             scan_user(s) ? scan_user(s) : "?", (unsigned)gid);
   return tars_error_invalid(s->err,
                             "workspace file %s/%s has the group %s, which a sandbox run without "
                             "root cannot map (overlayfs would fail to copy it up, with EOVERFLOW, "
@@ -118,7 +131,7 @@ foreign_group(struct scan *s, gid_t gid)
     if (m->extra[i] == gid)
       return 0;
   if (!s->have_newgidmap || gid == 0 || m->n_extra == TARS_MAX_EXTRA_GIDS ||
-      !subgid_allows(s->user, m->uid, gid))
+      !subgid_allows(scan_user(s), m->uid, gid))
     return refuse_group(s, gid);
   m->extra[m->n_extra++] = gid;
   return 0;
@@ -199,10 +212,8 @@ tars_idmap_plan(const struct tars_spec *spec, struct tars_idmap *map, struct tar
   if (spec->workspace == NULL || spec->ro_workspace)
     return 0;
 
-  struct passwd *pw = getpwuid(map->uid);
   struct scan s = {
       .map = map,
-      .user = pw ? pw->pw_name : NULL,
       .have_newgidmap = access(NEWGIDMAP, X_OK) == 0,
       .err = err,
   };

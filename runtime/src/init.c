@@ -80,12 +80,11 @@ read_all(int fd, void *buf, size_t len)
   return (ssize_t)got;
 }
 
-/* Receive one byte and up to MAX descriptors into FDS, the rest of FDS set to -1.  */
+/* Receive one byte (into *BYTE) and up to MAX descriptors into FDS, the rest of FDS set to -1.  */
 static int
-recv_with_fds(int sock, int *fds, size_t max)
+recv_with_fds(int sock, char *byte, int *fds, size_t max)
 {
-  char byte;
-  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  struct iovec iov = {.iov_base = byte, .iov_len = 1};
   union
   {
     char buf[CMSG_SPACE(sizeof(int) * (TARS_MAX_LAYERS + 1))];
@@ -234,10 +233,24 @@ init_main(struct tars_child *child, struct tars_report *rep)
    * becomes the cgroup namespace's root.  The time namespace applies to children only, which the
    * command is.  */
   char joined;
-  if (read_all(child->sync_rd, &joined, 1) != 1)
+  int join[TARS_MAX_LAYERS + 1];
+  if (recv_with_fds(child->sync_rd, &joined, join, TARS_MAX_LAYERS + 1) < 0)
     _exit(1);
   child->no_cgroup = joined == 'n';
   close(child->sync_rd);
+  /* Descriptors of the cgroup's "tasks" files, when the outer process leaves the move to us (see
+   * tars_cgroup_open_join).  */
+  for (size_t i = 0; i < TARS_MAX_LAYERS + 1 && join[i] >= 0; i++)
+    {
+      ssize_t w = write(join[i], "0", 1);
+      int e = errno;
+      close(join[i]);
+      if (w != 1)
+        {
+          tars_error_set(err, w < 0 ? e : EIO, "join the sandbox's cgroup");
+          return;
+        }
+    }
   if (unshare(CLONE_NEWCGROUP) < 0)
     {
       tars_error_set(err, errno, "unshare the cgroup namespace");
@@ -364,7 +377,8 @@ tars_init_process(struct tars_child *child)
   /* Die with the caller, whatever kills it.  If it died before this line, the read below sees
    * end of file.  */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (recv_with_fds(child->sync_rd, child->idmapped, TARS_MAX_LAYERS + 1) < 0)
+  char go;
+  if (recv_with_fds(child->sync_rd, &go, child->idmapped, TARS_MAX_LAYERS + 1) < 0)
     _exit(1);
   /* Not dumpable: the command cannot open /proc/1/exe (the tars binary on the host's writable
    * mount), /proc/1/mem or /proc/1/root.  Only now: the outer process had to write our id maps,

@@ -41,6 +41,13 @@ struct tars_cgroup
 int tars_cgroup_create(struct tars_cgroup *cg, const struct tars_spec *spec, char *note,
                        size_t note_len, struct tars_error *err);
 int tars_cgroup_attach(struct tars_cgroup *cg, pid_t pid, struct tars_error *err);
+/* Moving a process into a v1 cgroup from outside takes a global lock whose first taking waits for
+ * an RCU grace period (tens of milliseconds on a busy machine); a thread that moves itself, by
+ * writing 0 to "tasks", takes none.  So on v1 (and Linux 5.16 or later, which checks such a write
+ * against the opener's credentials) the outer process opens each "tasks" file (FDS, *N of them,
+ * at most 4) for init to write 0 to; *N is 0 when the outer process must attach init itself.  */
+int tars_cgroup_open_join(const struct tars_cgroup *cg, int *fds, size_t *n,
+                          struct tars_error *err);
 /* Kill what is left and remove the directories.  */
 void tars_cgroup_destroy(struct tars_cgroup *cg);
 /* The CPU time the cgroup's processes have used, in total (those that ended included), in

@@ -619,10 +619,16 @@ sandbox_start(const struct tars_spec *spec, struct tars_sandbox *sb, struct tars
   char note[sizeof sb->limits.note];
   if (r == 0)
     r = tars_cgroup_create(&sb->cg, spec, note, sizeof note, err);
-  if (r == 0 && sb->cg.active)
+  int join[4];
+  size_t n_join = 0;
+  if (r == 0)
+    r = tars_cgroup_open_join(&sb->cg, join, &n_join, err);
+  if (r == 0 && sb->cg.active && n_join == 0)
     r = tars_cgroup_attach(&sb->cg, sb->pid, err);
-  if (r == 0 && send(sync[1], sb->cg.active ? "c" : "n", 1, MSG_NOSIGNAL) != 1)
+  if (r == 0 && send_with_fds(sync[1], sb->cg.active ? 'c' : 'n', join, n_join) < 0)
     r = tars_error_set(err, errno, "start the sandbox's init");
+  for (size_t i = 0; i < n_join; i++)
+    close(join[i]);
   /* Init builds the view while we make the cgroup: when that failed, init has ended and its
    * report says why, which is the error to give, not the broken pipe it left us.  */
   if (r < 0)

@@ -233,6 +233,34 @@ struct secret
   const char *why;
 };
 
+/* Add the secret PATH, resolved; one that does not exist cannot be shown, and costs nothing
+ * (most of the fixed list is absent on a given host: one lstat instead of a realpath).  */
+static int
+add_secret(struct secret *v, size_t *n, const char *path, bool home, const char *why,
+           struct tars_error *err)
+{
+  struct stat st;
+  if (lstat(path, &st) < 0)
+    return 0;
+  char *r = resolved(path);
+  if (r == NULL)
+    return tars_error_set(err, ENOMEM, "view");
+  for (size_t i = 0; i < *n; i++)
+    if (strcmp(v[i].path, r) == 0)
+      {
+        /* root's home is also one of the hidden directories: it is a home first.  */
+        if (home)
+          {
+            v[i].home = true;
+            v[i].why = why;
+          }
+        free(r);
+        return 0;
+      }
+  v[(*n)++] = (struct secret){r, home, why};
+  return 0;
+}
+
 static int
 hide_in(struct tars_view *v, const struct shown *e, const char *path, struct tars_error *err)
 {
@@ -412,35 +440,19 @@ build(const struct tars_spec *spec, const struct tars_view_host *host, struct ta
 
   /* The secrets, resolved: a home that is a symlink is hidden at its target.  */
   for (size_t i = 0; i < sizeof hidden_dirs / sizeof *hidden_dirs; i++)
-    secrets[(*n_secrets)++] =
-        (struct secret){resolved(hidden_dirs[i]), false, "homes, runtime state and mounts"};
+    if (add_secret(secrets, n_secrets, hidden_dirs[i], false, "homes, runtime state and mounts",
+                   err) < 0)
+      return -1;
   for (size_t i = 0; i < 2; i++)
-    if (host->homes[i] && host->homes[i][0] == '/' && strcmp(host->homes[i], "/") != 0)
-      {
-        char *h = resolved(host->homes[i]);
-        if (h == NULL)
-          return tars_error_set(err, ENOMEM, "view");
-        /* root's home is also one of the hidden directories: it is a home first.  */
-        bool known = false;
-        for (size_t s = 0; s < *n_secrets; s++)
-          if (secrets[s].path && strcmp(secrets[s].path, h) == 0)
-            {
-              secrets[s].home = true;
-              secrets[s].why = "your home";
-              known = true;
-            }
-        if (known)
-          free(h);
-        else
-          secrets[(*n_secrets)++] = (struct secret){h, true, "your home"};
-      }
+    if (host->homes[i] && host->homes[i][0] == '/' && strcmp(host->homes[i], "/") != 0 &&
+        add_secret(secrets, n_secrets, host->homes[i], true, "your home", err) < 0)
+      return -1;
   for (size_t i = 0; i < sizeof masked_files / sizeof *masked_files; i++)
-    secrets[(*n_secrets)++] = (struct secret){resolved(masked_files[i]), false, "credentials"};
+    if (add_secret(secrets, n_secrets, masked_files[i], false, "credentials", err) < 0)
+      return -1;
   for (size_t i = 0; i < spec->n_masks; i++)
-    secrets[(*n_secrets)++] = (struct secret){resolved(spec->masks[i]), false, "the spec's masks"};
-  for (size_t i = 0; i < *n_secrets; i++)
-    if (secrets[i].path == NULL)
-      return tars_error_set(err, ENOMEM, "view");
+    if (add_secret(secrets, n_secrets, spec->masks[i], false, "the spec's masks", err) < 0)
+      return -1;
 
   for (size_t e = 0; e < *n_shown; e++)
     {
