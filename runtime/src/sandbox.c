@@ -235,7 +235,15 @@ caller_homes(char bufs[2][4096], const char *homes[2])
       snprintf(bufs[0], 4096, "%s", h);
       homes[0] = bufs[0];
     }
-  struct passwd *pw = getpwuid(getuid());
+  /* /etc/passwd first, without NSS's configuration and daemons (a fifth of a start-up's time
+   * before the clone); the other databases only for a user it does not list.  */
+  uid_t uid = getuid();
+  struct passwd *pw = NULL;
+  cleanup_fclose FILE *f = fopen("/etc/passwd", "re");
+  while (f && (pw = fgetpwent(f)) != NULL && pw->pw_uid != uid)
+    ;
+  if (pw == NULL)
+    pw = getpwuid(uid);
   if (pw && pw->pw_dir && pw->pw_dir[0] == '/' && strlen(pw->pw_dir) < 4096)
     {
       snprintf(bufs[1], 4096, "%s", pw->pw_dir);
