@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Sandbox start-up time: tars (full isolation, overlay workspace) against bubblewrap and unshare,
-# in one hyperfine run, each starting /bin/true.  Prints the medians and the ratios tars/bwrap
-# (target <= 1.0) and tars/unshare.
+# each starting /bin/true.  Prints the medians and the ratios tars/bwrap (target <= 1.0) and
+# tars/unshare.  The runs are split into rounds, each timing the three commands one after the
+# other (in turn reversed), and the medians are taken over all rounds: on a shared machine the
+# load drifts, and one long block per command would compare them under different loads.
 #
-#   bench/sandbox-startup.sh [--user NAME] [--runs N] [--warmup N]
+#   bench/sandbox-startup.sh [--user NAME] [--runs N] [--warmup N] [--rounds N]
 #     --user NAME   run the benchmark as NAME (rootless), e.g. tars-test
+#     --rounds N    split the runs into N rounds (default 10)
 # Environment: TARS, the tars binary (default build/tars).
 set -euo pipefail
 
@@ -13,13 +16,15 @@ TARS=${TARS:-$root/build/tars}
 user=""
 runs=200
 warmup=20
+rounds=10
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --user) user=${2:?--user needs a name}; shift 2 ;;
     --runs) runs=${2:?--runs needs a number}; shift 2 ;;
     --warmup) warmup=${2:?--warmup needs a number}; shift 2 ;;
-    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --rounds) rounds=${2:?--rounds needs a number}; shift 2 ;;
+    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "sandbox-startup: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -71,19 +76,34 @@ for cmd in "$tars sandbox run --workspace $tmp/ws -- /bin/true" \
   fi
 done
 
-(cd / && "${as[@]}" hyperfine -N --warmup "$warmup" --runs "$runs" \
-  --export-json "$tmp/results.json" \
-  -n tars "$tars sandbox run --workspace $tmp/ws -- /bin/true" \
-  -n bwrap "bwrap --unshare-all --die-with-parent --ro-bind / / --proc /proc --dev /dev /bin/true" \
-  -n unshare "unshare -Urmpinuf /bin/true")
+tars_cmd="$tars sandbox run --workspace $tmp/ws -- /bin/true"
+bwrap_cmd="bwrap --unshare-all --die-with-parent --ro-bind / / --proc /proc --dev /dev /bin/true"
+unshare_cmd="unshare -Urmpinuf /bin/true"
+per_round=$(((runs + rounds - 1) / rounds))
+[ "$per_round" -ge 2 ] || per_round=2
+for r in $(seq "$rounds"); do
+  order=(tars bwrap unshare)
+  [ $((r % 2)) -eq 0 ] && order=(unshare bwrap tars)
+  args=()
+  for name in "${order[@]}"; do
+    cmd_var=${name}_cmd
+    args+=(-n "$name" "${!cmd_var}")
+  done
+  # shellcheck disable=SC2086 # word splitting is wanted: hyperfine -N splits the same way
+  (cd / && "${as[@]}" hyperfine -N --style none --warmup "$([ "$r" -eq 1 ] && echo "$warmup" || echo 2)" \
+    --runs "$per_round" --export-json "$tmp/round-$r.json" "${args[@]}") >/dev/null
+done
 
-python3 - "$tmp/results.json" "${user:-$(id -un)}" <<'EOF'
-import json, sys
+python3 - "$tmp" "$rounds" "${user:-$(id -un)}" <<'EOF'
+import json, statistics, sys
 
-results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-median = {name: results[name]["median"] for name in ("tars", "bwrap", "unshare")}
-print()
-print(f"sandbox start-up, as {sys.argv[2]}: median of {len(results['tars']['times'])} runs")
+tmp, rounds, who = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+times = {"tars": [], "bwrap": [], "unshare": []}
+for r in range(1, rounds + 1):
+    for res in json.load(open(f"{tmp}/round-{r}.json"))["results"]:
+        times[res["command"]].extend(res["times"])
+median = {name: statistics.median(t) for name, t in times.items()}
+print(f"sandbox start-up, as {who}: median of {len(times['tars'])} runs in {rounds} rounds")
 for name, m in median.items():
     print(f"  {name:8} {m * 1000:8.2f} ms")
 vs_bwrap = median["tars"] / median["bwrap"]

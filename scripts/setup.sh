@@ -27,6 +27,7 @@ packages=(
   libclang-rt-14-dev  # libFuzzer and clang's sanitizer runtimes, for the build-fuzz tree
   util-linux   # unshare, runuser, setpriv, flock
   passwd       # useradd: the unprivileged tars-test user
+  uidmap       # newgidmap: a rootless sandbox maps groups /etc/subgid allows
   iproute2 procps psmisc attr time git ca-certificates python3 jq
   libcap2-bin  # capsh, getpcaps: what a sandboxed process holds
   mount        # mount(8), which the demo and attack tests try inside

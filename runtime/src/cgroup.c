@@ -24,8 +24,10 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -153,21 +155,23 @@ write_limit(const char *dir, const char *file, const char *value, bool optional,
   return tars_error_set(err, -r, "write %s to %s", value, path);
 }
 
+#define N_CTRLS 4
 struct own_cgroups
 {
-  const char *v2;      /* the "0::" path, or NULL */
-  bool has_v1;         /* one of ours is on a v1 hierarchy */
-  const char *dir[3];  /* v1: hierarchy directory under /sys/fs/cgroup, e.g. "cpu,cpuacct" */
-  const char *path[3]; /* v1: our cgroup in that hierarchy */
+  const char *v2;            /* the "0::" path, or NULL */
+  bool has_v1;               /* one of ours is on a v1 hierarchy */
+  const char *dir[N_CTRLS];  /* v1: hierarchy directory under /sys/fs/cgroup, e.g. "cpu,cpuacct" */
+  const char *path[N_CTRLS]; /* v1: our cgroup in that hierarchy */
 };
 
 enum
 {
   CTRL_MEMORY,
   CTRL_PIDS,
-  CTRL_CPU
+  CTRL_CPU,
+  CTRL_CPUACCT, /* v1 only: the CPU time in total, which --cpu-seconds bounds */
 };
-static const char *const ctrl_names[] = {"memory", "pids", "cpu"};
+static const char *const ctrl_names[] = {"memory", "pids", "cpu", "cpuacct"};
 
 /* Parse /proc/self/cgroup ("ID:CONTROLLERS:PATH" lines) in place.  */
 static void
@@ -190,10 +194,11 @@ parse_own(char *buf, struct own_cgroups *own)
           else
             /* Only our controllers decide: a v2 host may still have a v1 hierarchy of its own
              * (name=systemd, or net_cls mounted by a VPN client).  */
-            for (int i = 0; i < 3; i++)
+            for (int i = 0; i < N_CTRLS; i++)
               if (has_item(ctrls, ctrl_names[i], ","))
                 {
-                  own->has_v1 = true;
+                  /* cpuacct alone only counts: it decides nothing.  */
+                  own->has_v1 = own->has_v1 || i != CTRL_CPUACCT;
                   own->dir[i] = ctrls;
                   own->path[i] = path;
                 }
@@ -233,12 +238,27 @@ v1_create(struct tars_cgroup *cg, const struct tars_spec *spec, const struct own
   /* The controllers are on v1 hierarchies: a v2 subtree, delegated or not, cannot have them.  */
   static const char *const hint = "no delegated cgroup v2 subtree was found";
   bool want_cpu = spec->cpu_quota_pct != 0 && spec->cpu_quota_pct != UINT64_MAX;
+  bool want_cpuacct = spec->cpu_seconds != 0 && spec->cpu_seconds != UINT64_MAX;
   cg->version = 1;
 
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < N_CTRLS; i++)
     {
       if (i == CTRL_CPU && !want_cpu)
         continue;
+      if (i == CTRL_CPUACCT)
+        {
+          /* Accounting is best effort: without it --cpu-seconds stays RLIMIT_CPU, per process.
+           * cpuacct is often co-mounted with cpu ("cpu,cpuacct"): the same directory then.  */
+          if (!want_cpuacct || own->dir[i] == NULL)
+            continue;
+          if (want_cpu && own->dir[CTRL_CPU] == own->dir[i])
+            {
+              for (int k = 0; k < cg->n_paths; k++)
+                if (strstr(cg->paths[k], own->dir[i]))
+                  snprintf(cg->cpu_usage, sizeof cg->cpu_usage, "%s/cpuacct.usage", cg->paths[k]);
+              continue;
+            }
+        }
       if (own->dir[i] == NULL)
         {
           char what[64];
@@ -295,7 +315,11 @@ v1_create(struct tars_cgroup *cg, const struct tars_spec *spec, const struct own
                    (unsigned long long)spec->cpu_quota_pct * (CPU_PERIOD_US / 100));
           if ((r = write_limit(dir, "cpu.cfs_quota_us", value, false, f, err)) != 0)
             return r;
+          if (want_cpuacct && has_item(own->dir[i], "cpuacct", ","))
+            snprintf(cg->cpu_usage, sizeof cg->cpu_usage, "%s/cpuacct.usage", dir);
         }
+      else if (i == CTRL_CPUACCT)
+        snprintf(cg->cpu_usage, sizeof cg->cpu_usage, "%s/cpuacct.usage", dir);
     }
   return 0;
 }
@@ -366,6 +390,8 @@ v2_create(struct tars_cgroup *cg, const struct tars_spec *spec, const char *own,
       return tars_error_set(err, errno, "mkdir %s", dir);
     }
   cg->n_paths = 1;
+  /* Every v2 cgroup counts its CPU time, whatever its controllers.  */
+  snprintf(cg->cpu_usage, sizeof cg->cpu_usage, "%s/cpu.stat", dir);
 
   int r;
   char value[48];
@@ -398,6 +424,28 @@ remove_empty(struct tars_cgroup *cg)
   for (int i = cg->n_paths - 1; i >= 0; i--)
     rmdir(cg->paths[i]);
   cg->n_paths = 0;
+  cg->cpu_usage[0] = '\0';
+}
+
+int
+tars_cgroup_cpu_ns(const struct tars_cgroup *cg, uint64_t *ns, struct tars_error *err)
+{
+  char buf[1024];
+  if (!cg->active || cg->cpu_usage[0] == '\0')
+    return tars_error_set(err, ENOENT, "the sandbox's cgroup counts no CPU time");
+  ssize_t len = read_file(cg->cpu_usage, buf, sizeof buf);
+  if (len < 0)
+    return tars_error_set(err, (int)-len, "read %s", cg->cpu_usage);
+  if (cg->version == 1)
+    {
+      *ns = strtoull(buf, NULL, 10);
+      return 0;
+    }
+  const char *u = strstr(buf, "usage_usec ");
+  if (u == NULL)
+    return tars_error_set(err, 0, "%s: no usage_usec", cg->cpu_usage);
+  *ns = strtoull(u + strlen("usage_usec "), NULL, 10) * 1000;
+  return 0;
 }
 
 int
@@ -448,13 +496,12 @@ tars_cgroup_create(struct tars_cgroup *cg, const struct tars_spec *spec, char *n
   const char *what = want_cpu ? "memory, pids, cpu" : "memory, pids";
   if (f.op == NULL)
     snprintf(note, note_len,
-             "cgroup limits (%s) not applied: %s is not writable by uid %ld (%s) and %s; "
-             "rlimits still apply",
-             what, f.path, (long)geteuid(), strerror(f.errnum),
+             "cgroup limits (%s) not applied: %s is not writable by uid %ld (%s) and %s", what,
+             f.path, (long)geteuid(), strerror(f.errnum),
              f.hint ? f.hint : "no other cgroup was tried");
   else
-    snprintf(note, note_len, "cgroup limits (%s) not applied: %s %s: %s; %s; rlimits still apply",
-             what, f.op, f.path, f.reason ? f.reason : strerror(f.errnum), f.hint);
+    snprintf(note, note_len, "cgroup limits (%s) not applied: %s %s: %s; %s", what, f.op, f.path,
+             f.reason ? f.reason : strerror(f.errnum), f.hint);
   return 0;
 }
 
@@ -472,6 +519,46 @@ tars_cgroup_attach(struct tars_cgroup *cg, pid_t pid, struct tars_error *err)
       int r = write_file(path, value);
       if (r < 0)
         return tars_error_set(err, -r, "attach pid %ld: write %s", (long)pid, path);
+    }
+  return 0;
+}
+
+/* Whether writes to a cgroup v1 "tasks" file are checked against the credentials the file was
+ * opened with (Linux 5.16): then the sandbox's init can move itself with descriptors we opened.
+ */
+static bool
+open_time_credentials(void)
+{
+  static int known = -1;
+  if (known < 0)
+    {
+      struct utsname u;
+      int major = 0, minor = 0;
+      known = uname(&u) == 0 && sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+              (major > 5 || (major == 5 && minor >= 16));
+    }
+  return known;
+}
+
+int
+tars_cgroup_open_join(const struct tars_cgroup *cg, int *fds, size_t *n, struct tars_error *err)
+{
+  *n = 0;
+  if (!cg->active || cg->version != 1 || !open_time_credentials())
+    return 0;
+  for (int i = 0; i < cg->n_paths; i++)
+    {
+      char path[CG_PATH_MAX + 32];
+      snprintf(path, sizeof path, "%s/tasks", cg->paths[i]);
+      int fd = open(path, O_WRONLY | O_CLOEXEC);
+      if (fd < 0)
+        {
+          for (size_t k = 0; k < *n; k++)
+            close(fds[k]);
+          *n = 0;
+          return tars_error_set(err, errno, "open %s", path);
+        }
+      fds[(*n)++] = fd;
     }
   return 0;
 }

@@ -964,10 +964,17 @@ node_free(struct node *n)
     .kind = NODE_ABSENT, .fd = -1                                                                  \
   }
 
+/* A tree deeper than this is rejected where it passes it: each level holds two or three
+ * descriptors while it is walked, and no source tree needs more.  */
+#define MAX_DEPTH 256
+/* Returned where an entry is rejected (recorded in the changeset's "rejected", skipped).  */
+#define REJECTED 1
+
 struct ctx
 {
   struct tars_changeset cs;
-  size_t cap;
+  size_t cap, rejected_cap;
+  int depth;
   int objects_dfd;
   uint64_t max_bytes, bytes; /* limit (0: none) and total of the new contents so far */
   struct tars_error *err;
@@ -981,6 +988,36 @@ ctx_refuse(struct ctx *c, const char *why)
   char buf[TARS_ERROR_MSG_MAX];
   return tars_error_refused(c->err, "capture: refusing '%s': %s",
                             printable(c->path, buf, sizeof buf), why);
+}
+
+/* What the command made but a changeset cannot hold: recorded as rejected (the apply policy then
+ * refuses the changeset, naming it) and skipped, so that the rest is still captured and nothing
+ * the command does makes the whole capture fail.  Returns REJECTED, or -1 when out of memory.  */
+static int
+ctx_reject(struct ctx *c, const char *why)
+{
+  struct tars_changeset *cs = &c->cs;
+  if (cs->n_rejected == c->rejected_cap)
+    {
+      size_t cap = c->rejected_cap ? c->rejected_cap * 2 : 8;
+      struct tars_rejected *v = realloc(cs->rejected, cap * sizeof *v);
+      if (v == NULL)
+        return tars_error_set(c->err, ENOMEM, "capture");
+      cs->rejected = v;
+      c->rejected_cap = cap;
+    }
+  char buf[TARS_ERROR_MSG_MAX];
+  struct tars_rejected *r = &cs->rejected[cs->n_rejected];
+  r->path = strdup(printable(c->path, buf, sizeof buf));
+  r->reason = strdup(why);
+  if (r->path == NULL || r->reason == NULL)
+    {
+      free(r->path);
+      free(r->reason);
+      return tars_error_set(c->err, ENOMEM, "capture");
+    }
+  cs->n_rejected++;
+  return REJECTED;
 }
 
 static int
@@ -1007,13 +1044,13 @@ path_push(struct ctx *c, const char *name, size_t *saved)
   size_t need = c->len + (c->len ? 1 : 0) + nl;
   *saved = c->len;
   if (need >= PATH_MAX)
-    return ctx_refuse(c, "a name beneath this path makes it longer than PATH_MAX");
+    return ctx_reject(c, "a name beneath this path makes it longer than PATH_MAX");
   if (c->len)
     c->path[c->len++] = '/';
   memcpy(c->path + c->len, name, nl + 1);
   c->len = need;
   if (!tars_text_is_clean(name, nl))
-    return ctx_refuse(c, "the name is not valid UTF-8 or holds a control character");
+    return ctx_reject(c, "the name is not valid UTF-8 or holds a control character");
   return 0;
 }
 
@@ -1288,7 +1325,7 @@ delete_tree(struct ctx *c, struct node *n)
     case NODE_LINK:
       return add_change(c, TARS_CHANGE_DELETE, TARS_CHANGE_LINK) ? 0 : -1;
     case NODE_OTHER:
-      return ctx_refuse(c, "it would delete a special file (device, fifo or socket) of the "
+      return ctx_reject(c, "it would delete a special file (device, fifo or socket) of the "
                            "lower layer, which a changeset cannot describe");
     case NODE_DIR:
       break;
@@ -1404,9 +1441,9 @@ upper_file(struct ctx *c, int dfd, const char *name, const struct stat *sb,
   if ((r = ovl_xattr(c, fd, "whiteout", NULL)) != 0)
     return r < 0 ? r : upper_whiteout(c, base, name);
   if (sb->st_mode & (S_ISUID | S_ISGID))
-    return ctx_refuse(c, "setuid and setgid files are not allowed");
+    return ctx_reject(c, "setuid and setgid files are not allowed");
   if ((r = ovl_xattr(c, fd, "metacopy", NULL)) != 0)
-    return r < 0 ? r : ctx_refuse(c, "metacopy files (overlay.metacopy) are not supported");
+    return r < 0 ? r : ctx_reject(c, "metacopy files (overlay.metacopy) are not supported");
   if (hash_fd(c, fd, hex) < 0 || lookup(c, base, name, &b) < 0)
     return -1;
 
@@ -1426,8 +1463,8 @@ upper_file(struct ctx *c, int dfd, const char *name, const struct stat *sb,
           return 0;
         }
     }
-  else if (delete_tree(c, &b) < 0)
-    return -1;
+  else if ((r = delete_tree(c, &b)) != 0)
+    return r;
 
   uint64_t size = 0;
   if (c->max_bytes && (uint64_t)sb->st_size > c->max_bytes - c->bytes)
@@ -1435,7 +1472,7 @@ upper_file(struct ctx *c, int dfd, const char *name, const struct stat *sb,
       char why[128];
       snprintf(why, sizeof why, "the changes exceed the limit of %llu bytes",
                (unsigned long long)c->max_bytes);
-      return ctx_refuse(c, why);
+      return ctx_reject(c, why);
     }
   if (store_object(c, fd, hex, &size) < 0)
     return -1;
@@ -1461,13 +1498,14 @@ upper_symlink(struct ctx *c, int dfd, const char *name, const struct stack *base
   if (read_target(c, dfd, name, &target) < 0)
     return -1;
   if (target[0] == '\0' || !tars_text_is_clean(target, strlen(target)))
-    return ctx_refuse(c, "the symlink's target is not valid UTF-8 or holds a control character");
+    return ctx_reject(c, "the symlink's target is not valid UTF-8 or holds a control character");
   if (lookup(c, base, name, &b) < 0)
     return -1;
   if (b.kind == NODE_LINK && strcmp(b.target, target) == 0)
     return 0;
-  if (delete_tree(c, &b) < 0)
-    return -1;
+  int r = delete_tree(c, &b);
+  if (r != 0)
+    return r;
   struct tars_change *e = add_change(c, TARS_CHANGE_SYMLINK, TARS_CHANGE_LINK);
   if (e == NULL)
     return -1;
@@ -1488,9 +1526,15 @@ upper_dir(struct ctx *c, int dfd, const char *name, const struct stat *sb, const
   if (fd < 0)
     return -1;
   if ((r = ovl_xattr(c, fd, "redirect", NULL)) != 0)
-    return r < 0 ? r : ctx_refuse(c, "renamed directory (overlay.redirect) is not supported");
+    return r < 0 ? r : ctx_reject(c, "renamed directory (overlay.redirect) is not supported");
   if ((r = ovl_xattr(c, fd, "metacopy", NULL)) != 0)
-    return r < 0 ? r : ctx_refuse(c, "overlay.metacopy is not supported");
+    return r < 0 ? r : ctx_reject(c, "overlay.metacopy is not supported");
+  if (c->depth >= MAX_DEPTH)
+    {
+      char why[96];
+      snprintf(why, sizeof why, "the tree is deeper than %d levels here", MAX_DEPTH);
+      return ctx_reject(c, why);
+    }
   if ((opaque = ovl_xattr(c, fd, "opaque", "y")) < 0)
     return -1;
   if (lookup(c, base, name, &b) < 0)
@@ -1505,16 +1549,22 @@ upper_dir(struct ctx *c, int dfd, const char *name, const struct stat *sb, const
             return -1;
           e->mode = mode;
         }
-      return walk_dir(c, fd, &b.children, hidden || opaque);
+      c->depth++;
+      r = walk_dir(c, fd, &b.children, hidden || opaque);
+      c->depth--;
+      return r;
     }
-  if (delete_tree(c, &b) < 0)
-    return -1;
+  if ((r = delete_tree(c, &b)) != 0)
+    return r;
   struct tars_change *e = add_change(c, TARS_CHANGE_MKDIR, TARS_CHANGE_DIR);
   if (e == NULL)
     return -1;
   e->mode = mode;
   struct stack none = {NULL, 0};
-  return walk_dir(c, fd, &none, true);
+  c->depth++;
+  r = walk_dir(c, fd, &none, true);
+  c->depth--;
+  return r;
 }
 
 static int
@@ -1534,15 +1584,15 @@ upper_entry(struct ctx *c, int dfd, const char *name, const struct stack *base, 
     case S_IFCHR:
       if (is_whiteout_dev(&sb))
         return upper_whiteout(c, base, name);
-      return ctx_refuse(c, "device nodes are not allowed");
+      return ctx_reject(c, "device nodes are not allowed");
     case S_IFBLK:
-      return ctx_refuse(c, "device nodes are not allowed");
+      return ctx_reject(c, "device nodes are not allowed");
     case S_IFIFO:
-      return ctx_refuse(c, "fifos are not allowed");
+      return ctx_reject(c, "fifos are not allowed");
     case S_IFSOCK:
-      return ctx_refuse(c, "sockets are not allowed");
+      return ctx_reject(c, "sockets are not allowed");
     default:
-      return ctx_refuse(c, "unknown file type");
+      return ctx_reject(c, "unknown file type");
     }
 }
 
@@ -1658,9 +1708,51 @@ ctx_free(struct ctx **pc)
   free(c);
 }
 
+/* After a failed capture, the objects/ it made go too: a failure leaves the output directory as
+ * it found it (empty), not half a changeset.  */
+static void
+discard_objects(int out_dfd, int objects_dfd)
+{
+  int fd = fcntl(objects_dfd, F_DUPFD_CLOEXEC, 3);
+  cleanup_dir DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  if (d == NULL)
+    {
+      if (fd >= 0)
+        close(fd);
+      return;
+    }
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+      unlinkat(dirfd(d), e->d_name, 0);
+  unlinkat(out_dfd, OBJECTS_DIR, AT_REMOVEDIR);
+}
+
+static int
+capture(struct ctx *c, int upper_dfd, const struct stack *base, int out_dfd, int exit_status,
+        struct tars_error *err)
+{
+  /* The root's own mode and xattrs are the mount point's, not the workspace's: not compared.  */
+  if (walk_dir(c, upper_dfd, base, false) < 0)
+    return -1;
+
+  c->cs.version = TARS_CHANGESET_VERSION;
+  c->cs.exit_status = exit_status;
+  if (c->cs.n_entries > 1)
+    qsort(c->cs.entries, c->cs.n_entries, sizeof *c->cs.entries, change_cmp);
+  if (check_structure(&c->cs, err) < 0)
+    return tars_error_prefix(err, "capture: internal error");
+  cleanup_free char *text = tars_changeset_to_json(&c->cs, err);
+  if (text == NULL)
+    return -1;
+  if (fsync(c->objects_dfd) < 0)
+    return tars_error_set(err, errno, "capture: sync objects/");
+  return write_manifest(out_dfd, text, err);
+}
+
 int
 tars_changes_capture(int upper_dfd, const int *lower_dfds, size_t n_lowers, int out_dfd,
-                     uint64_t max_bytes, int exit_status, uint64_t *n_entries,
+                     uint64_t max_bytes, int exit_status, uint64_t *n_entries, uint64_t *n_rejected,
                      struct tars_error *err)
 {
   __attribute__((cleanup(ctx_free))) struct ctx *c = calloc(1, sizeof *c);
@@ -1669,6 +1761,8 @@ tars_changes_capture(int upper_dfd, const int *lower_dfds, size_t n_lowers, int 
 
   if (n_entries)
     *n_entries = 0;
+  if (n_rejected)
+    *n_rejected = 0;
   if (c == NULL)
     return tars_error_set(err, ENOMEM, "capture");
   c->objects_dfd = -1;
@@ -1689,30 +1783,22 @@ tars_changes_capture(int upper_dfd, const int *lower_dfds, size_t n_lowers, int 
     }
   if (fstatat(out_dfd, MANIFEST_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0)
     return tars_error_invalid(err, "capture: the output directory already holds a manifest.json");
-  if (mkdirat(out_dfd, OBJECTS_DIR, 0755) < 0 && errno != EEXIST)
+  bool made = mkdirat(out_dfd, OBJECTS_DIR, 0755) == 0;
+  if (!made && errno != EEXIST)
     return tars_error_set(err, errno, "capture: create objects/");
   c->objects_dfd = openat(out_dfd, OBJECTS_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (c->objects_dfd < 0)
     return tars_error_set(err, errno, "capture: open objects/");
 
-  /* The root's own mode and xattrs are the mount point's, not the workspace's: not compared.  */
-  if (walk_dir(c, upper_dfd, &base, false) < 0)
-    return -1;
-
-  c->cs.version = TARS_CHANGESET_VERSION;
-  c->cs.exit_status = exit_status;
-  if (c->cs.n_entries > 1)
-    qsort(c->cs.entries, c->cs.n_entries, sizeof *c->cs.entries, change_cmp);
-  if (check_structure(&c->cs, err) < 0)
-    return tars_error_prefix(err, "capture: internal error");
-  cleanup_free char *text = tars_changeset_to_json(&c->cs, err);
-  if (text == NULL)
-    return -1;
-  if (fsync(c->objects_dfd) < 0)
-    return tars_error_set(err, errno, "capture: sync objects/");
-  if (write_manifest(out_dfd, text, err) < 0)
-    return -1;
+  if (capture(c, upper_dfd, &base, out_dfd, exit_status, err) < 0)
+    {
+      if (made)
+        discard_objects(out_dfd, c->objects_dfd);
+      return -1;
+    }
   if (n_entries)
     *n_entries = c->cs.n_entries;
+  if (n_rejected)
+    *n_rejected = c->cs.n_rejected;
   return 0;
 }

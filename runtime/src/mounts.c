@@ -1,10 +1,12 @@
-/* The sandbox's filesystem view.
+/* Carrying out the sandbox's view (view.h) in init's mount namespace.
  *
- * Order matters, and follows bubblewrap's: a private tmpfs becomes a temporary root (so nothing
- * we create ever lands on the host), the host (or image) is bound recursively at /newroot, what
- * must be hidden is covered, the whole tree is made read-only, nosuid and nodev with one
- * mount_setattr call, then the writable mounts (/tmp, /dev, the workspace overlay) are added and
- * the process pivots into /newroot, detaching the old root.  */
+ * As in bubblewrap: a private tmpfs becomes a temporary root (so nothing we create ever lands on
+ * the host) holding the new root, the scratch space and the old root; the view's operations run
+ * in order, each below /newroot; the whole tree is made read-only, nosuid and nodev with one
+ * mount_setattr call and the writable mounts (/tmp, /var/tmp, /dev/shm, the workspace, the
+ * spec's tmpfs) are made writable again; then the process pivots into /newroot and detaches the
+ * old root.  Mount points are created only on tmpfs of the sandbox's own, never on a host or
+ * image directory.  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -28,39 +30,11 @@
 #define OLDROOT "/oldroot"
 #define SCRATCH "/scratch"
 #define EMPTY_FILE "/empty"
-#define HIDDEN "/hidden" /* empty directories that cover hidden ones */
+#define HIDDEN "/hidden"           /* empty directories that cover hidden ones */
+#define LOWER_EMPTY "/lower-empty" /* the second, empty lower layer of read-only overlays */
 /* One tmpfs for the sandbox's private /tmp, /var/tmp and /dev/shm, each a directory of it bound in
  * place: one superblock instead of three.  */
 #define PRIVATE_TMP "/private"
-
-/* Host paths hidden behind an empty read-only tmpfs: homes, root's home and runtime sockets (the
- * Docker socket lives in /run).  */
-static const char *const hidden_dirs[] = {"/home", "/root", "/run", "/var/run", "/mnt", "/media"};
-/* Host files masked by an unreadable empty file.  */
-static const char *const masked_files[] = {"/etc/shadow",
-                                           "/etc/gshadow",
-                                           "/etc/shadow-",
-                                           "/etc/gshadow-",
-                                           "/etc/ssh/ssh_host_rsa_key",
-                                           "/etc/ssh/ssh_host_ecdsa_key",
-                                           "/etc/ssh/ssh_host_ed25519_key",
-                                           "/etc/docker/key.json",
-                                           "/etc/ssl/private"};
-/* Credential folders and files below the caller's home, masked even when the workspace (which is
- * visible) contains the home.  */
-static const char *const home_secrets[] = {".ssh",
-                                           ".gnupg",
-                                           ".aws",
-                                           ".azure",
-                                           ".kube",
-                                           ".docker",
-                                           ".config/gcloud",
-                                           ".netrc",
-                                           ".git-credentials",
-                                           ".npmrc",
-                                           ".pypirc",
-                                           ".cargo/credentials",
-                                           ".cargo/credentials.toml"};
 
 #ifndef MOUNT_ATTR_NOSYMFOLLOW
 #define MOUNT_ATTR_NOSYMFOLLOW 0x00200000
@@ -188,30 +162,6 @@ mask_file(const char *file, struct tars_error *err)
   return do_mount(EMPTY_FILE, target, NULL, MS_BIND, NULL, err);
 }
 
-/* The model gateway's socket at TARS_SANDBOX_GATEWAY_SOCKET: its directory made on the tmpfs
- * that hides /run, an empty file as the mount point, the host socket bound on it.  Read-only
- * like the rest: connecting to a socket needs no writable mount.  */
-static int
-bind_gateway_socket(const char *host_path, struct tars_error *err)
-{
-  char src[PATH_MAX], target[PATH_MAX];
-  if (path_join(src, sizeof src, OLDROOT, host_path, err) < 0 ||
-      path_join(target, sizeof target, NEWROOT, TARS_SANDBOX_GATEWAY_SOCKET, err) < 0)
-    return -1;
-  char dir[PATH_MAX];
-  snprintf(dir, sizeof dir, "%s", target);
-  *strrchr(dir, '/') = '\0';
-  if (ensure_dir_on_tmpfs(dir, err) < 0)
-    return tars_error_prefix(err, "gateway socket");
-  int fd = open(target, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return tars_error_set(err, errno, "gateway socket: create %s", TARS_SANDBOX_GATEWAY_SOCKET);
-  close(fd);
-  if (do_mount(src, target, NULL, MS_BIND, NULL, err) < 0)
-    return tars_error_prefix(err, "gateway socket %s", host_path);
-  return 0;
-}
-
 /* Without mount_setattr (Linux < 5.12), remount every mount below /newroot one at a time, keeping
  * the flags that are locked in a user namespace.  */
 static int
@@ -236,7 +186,10 @@ make_tree_readonly_fallback(struct tars_error *err)
       if (statvfs(mnt, &sv) < 0)
         continue;
       unsigned long keep = sv.f_flag & (ST_NOEXEC | ST_NOATIME | ST_NODIRATIME | ST_RELATIME);
-      if (mount(NULL, mnt, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | keep,
+      /* /dev's nodes must stay usable.  */
+      bool dev = strncmp(mnt, NEWROOT "/dev", strlen(NEWROOT "/dev")) == 0;
+      if (mount(NULL, mnt, NULL,
+                MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | (dev ? 0 : MS_NODEV) | keep,
                 NULL) < 0)
         return tars_error_set(err, errno, "remount %s read-only", mnt);
     }
@@ -304,15 +257,20 @@ setup_dev(struct tars_error *err)
                   "size=64k,nr_inodes=64,mode=0755", err);
 }
 
-/* overlayfs splits its options on ',' and its lower layers on ':'.  */
+/* Append PATH to an overlay option at OUT+*OFF, escaping what overlayfs splits on (',' between
+ * options, ':' between layers) with the backslash it unescapes.  */
 static int
-check_overlay_path(const char *path, struct tars_error *err)
+append_escaped(char *out, size_t len, size_t *off, const char *path, struct tars_error *err)
 {
-  if (strpbrk(path, ",:\\\n") != NULL)
-    return tars_error_invalid(err,
-                              "the path %s cannot be an overlay layer: it contains ',', ':', "
-                              "'\\' or a newline",
-                              path);
+  for (const char *p = path; *p; p++)
+    {
+      if (*off + 3 >= len)
+        return tars_error_invalid(err, "overlay options too long at %s", path);
+      if (*p == ',' || *p == ':' || *p == '\\')
+        out[(*off)++] = '\\';
+      out[(*off)++] = *p;
+    }
+  out[*off] = '\0';
   return 0;
 }
 
@@ -328,8 +286,27 @@ attach_idmapped(int tree_fd, size_t i, char *path, size_t len, struct tars_error
   return 0;
 }
 
+/* The host directory SRC, read-only at TARGET, through an overlay with an empty second layer
+ * (overlayfs wants two lower layers when it has no upper one): its inodes are the overlay's, not
+ * the host's, so a socket in it cannot be connected to (connect looks the socket up by inode)
+ * and inotify sees nothing the host does in it.  redirect_dir=nofollow: a directory's redirect
+ * xattr is not followed; in a user namespace the trusted.overlay ones are not even readable, so
+ * the host tree is shown as it is.  */
 static int
-setup_workspace(const struct tars_mount_plan *plan, struct tars_mounts *m, struct tars_error *err)
+mount_tree(const char *src, const char *target, struct tars_error *err)
+{
+  char opts[2 * PATH_MAX + 128];
+  size_t off = (size_t)snprintf(opts, sizeof opts, "lowerdir=");
+  if (append_escaped(opts, sizeof opts, &off, OLDROOT, err) < 0 ||
+      append_escaped(opts, sizeof opts, &off, strcmp(src, "/") == 0 ? "" : src, err) < 0)
+    return -1;
+  snprintf(opts + off, sizeof opts - off, ":" LOWER_EMPTY ",redirect_dir=nofollow");
+  return do_mount("overlay", target, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, opts, err);
+}
+
+static int
+setup_workspace(const struct tars_mount_plan *plan, bool ro, struct tars_mounts *m,
+                struct tars_error *err)
 {
   const struct tars_spec *spec = plan->spec;
   char target[PATH_MAX];
@@ -339,14 +316,12 @@ setup_workspace(const struct tars_mount_plan *plan, struct tars_mounts *m, struc
     return tars_error_prefix(err, "workspace %s", spec->workspace);
 
   /* Layers are given lowest first; overlayfs wants the topmost first.  */
-  char opts[3 * PATH_MAX + 4096];
+  char opts[(TARS_MAX_LAYERS + 1) * 2 * PATH_MAX + 256];
   size_t off = (size_t)snprintf(opts, sizeof opts, "lowerdir=");
   m->n_lowers = 0;
   for (size_t i = spec->n_layers + 1; i-- > 0;)
     {
       const char *layer = i == 0 ? spec->workspace : spec->layers[i - 1];
-      if (check_overlay_path(layer, err) < 0)
-        return -1;
       char host[PATH_MAX];
       if (plan->idmapped[i] >= 0)
         {
@@ -359,10 +334,19 @@ setup_workspace(const struct tars_mount_plan *plan, struct tars_mounts *m, struc
       if (fd < 0)
         return tars_error_set(err, errno, "open layer %s", layer);
       m->lower_dfds[m->n_lowers++] = fd;
-      int n = snprintf(opts + off, sizeof opts - off, "%s%s", m->n_lowers > 1 ? ":" : "", host);
-      if (n < 0 || (size_t)n >= sizeof opts - off)
-        return tars_error_invalid(err, "too many or too long overlay layers");
-      off += (size_t)n;
+      if (m->n_lowers > 1)
+        opts[off++] = ':';
+      if (append_escaped(opts, sizeof opts, &off, host, err) < 0)
+        return -1;
+    }
+  if (ro)
+    {
+      /* No upper layer: read-only, and overlayfs then wants two lower ones.  */
+      if (m->n_lowers == 1)
+        snprintf(opts + off, sizeof opts - off, ":" LOWER_EMPTY);
+      if (do_mount("overlay", target, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, opts, err) < 0)
+        return tars_error_prefix(err, "workspace %s", spec->workspace);
+      return 0;
     }
   int n = snprintf(opts + off, sizeof opts - off,
                    ",upperdir=" SCRATCH "/upper,workdir=" SCRATCH "/work,userxattr");
@@ -376,33 +360,160 @@ setup_workspace(const struct tars_mount_plan *plan, struct tars_mounts *m, struc
   return 0;
 }
 
-/* When the workspace contains the caller's home (or is it), its credential folders are visible
- * through the overlay: cover them too.  */
+/* An empty file at TARGET to bind a file on: made on the sandbox's own tmpfs when missing.  */
 static int
-mask_home_secrets_in_workspace(const struct tars_mount_plan *plan, struct tars_error *err)
+ensure_file(const char *target, struct tars_error *err)
 {
-  const char *home = plan->home;
-  const char *ws = plan->spec->workspace;
-  if (home == NULL || ws == NULL)
-    return 0;
-  size_t wl = strlen(ws);
-  if (strncmp(home, ws, wl) != 0 || (home[wl] != '\0' && home[wl] != '/'))
-    return 0;
-  for (size_t i = 0; i < sizeof home_secrets / sizeof home_secrets[0]; i++)
+  struct stat st;
+  if (stat(target, &st) == 0)
     {
-      char p[PATH_MAX];
-      if (snprintf(p, sizeof p, "%s/%s", home, home_secrets[i]) >= (int)sizeof p)
-        continue;
-      if (mask_file(p, err) < 0)
+      if (S_ISDIR(st.st_mode))
+        return tars_error_invalid(err, "%s is a directory", target + strlen(NEWROOT));
+      return 0;
+    }
+  char parent[PATH_MAX];
+  snprintf(parent, sizeof parent, "%s", target);
+  char *slash = strrchr(parent, '/');
+  *slash = '\0';
+  if (ensure_dir_on_tmpfs(parent, err) < 0)
+    return -1;
+  if (!is_tmpfs_dir(parent))
+    return tars_error_invalid(err,
+                              "%s does not exist in the root file system (tars creates mount "
+                              "points only on its own tmpfs)",
+                              target + strlen(NEWROOT));
+  int fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0)
+    return tars_error_set(err, errno, "create %s", target + strlen(NEWROOT));
+  close(fd);
+  return 0;
+}
+
+/* /tmp, /var/tmp and /dev/shm, as systemd's PrivateTmp: besides scratch space, /tmp and /var/tmp
+ * are where host daemons leave sockets.  /var/tmp is made when the root is tars' own tmpfs, and
+ * used when an image has it.  */
+static int
+setup_private_tmp(const struct tars_view *view, uint64_t size, struct tars_error *err)
+{
+  char tmp_opts[64];
+  snprintf(tmp_opts, sizeof tmp_opts, "size=%llu,mode=1777",
+           (unsigned long long)(size ? size : (256ULL << 20)));
+  if (mkdir(PRIVATE_TMP, 0755) < 0)
+    return tars_error_set(err, errno, "mkdir " PRIVATE_TMP);
+  if (do_mount("tmpfs", PRIVATE_TMP, "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts, err) < 0)
+    return -1;
+  static const char *const private_dirs[] = {PRIVATE_TMP "/tmp", PRIVATE_TMP "/var-tmp",
+                                             PRIVATE_TMP "/shm"};
+  for (size_t i = 0; i < sizeof private_dirs / sizeof private_dirs[0]; i++)
+    if (mkdir(private_dirs[i], 0755) < 0 || chmod(private_dirs[i], 01777) < 0)
+      return tars_error_set(err, errno, "mkdir %s", private_dirs[i]);
+  if (ensure_dir_on_tmpfs(NEWROOT "/tmp", err) < 0 ||
+      do_mount(PRIVATE_TMP "/tmp", NEWROOT "/tmp", NULL, MS_BIND, NULL, err) < 0)
+    return -1;
+  if (view->root == NULL && ensure_dir_on_tmpfs(NEWROOT "/var/tmp", err) < 0)
+    return -1;
+  if (is_plain_dir(NEWROOT "/var/tmp") &&
+      do_mount(PRIVATE_TMP "/var-tmp", NEWROOT "/var/tmp", NULL, MS_BIND, NULL, err) < 0)
+    return -1;
+  return 0;
+}
+
+static int
+run_op(const struct tars_mount_plan *plan, const struct tars_view_op *op, struct tars_mounts *m,
+       struct tars_error *err)
+{
+  char target[PATH_MAX], host[PATH_MAX];
+  if (path_join(target, sizeof target, NEWROOT, strcmp(op->dest, "/") == 0 ? "" : op->dest, err) <
+      0)
+    return -1;
+  if (op->src && path_join(host, sizeof host, OLDROOT, op->src, err) < 0)
+    return -1;
+  struct stat st;
+  switch (op->kind)
+    {
+    case TARS_OP_TREE:
+      if (ensure_dir_on_tmpfs(target, err) < 0 || mount_tree(op->src, target, err) < 0)
+        return tars_error_prefix(err, "show %s", op->src);
+      return 0;
+    case TARS_OP_SUBMOUNT:
+      /* Best effort: what cannot be shown stays the empty directory (or file) beneath.  */
+      if (stat(host, &st) < 0 || lstat(target, &st) < 0)
+        return 0;
+      if (S_ISDIR(st.st_mode))
+        mount_tree(op->src, target, err);
+      else if (S_ISREG(st.st_mode))
+        mount(host, target, NULL, MS_BIND, NULL);
+      tars_error_clear(err);
+      return 0;
+    case TARS_OP_FILE:
+    case TARS_OP_SOCKET:
+      if (ensure_file(target, err) < 0 || do_mount(host, target, NULL, MS_BIND, NULL, err) < 0)
+        return tars_error_prefix(err, "show %s", op->src);
+      return 0;
+    case TARS_OP_SYMLINK:
+      if (lstat(target, &st) == 0)
+        return 0;
+      if (symlink(op->src, target) < 0)
+        return tars_error_set(err, errno, "symlink %s -> %s", op->dest, op->src);
+      return 0;
+    case TARS_OP_TMPFS:
+      {
+        char opts[64];
+        snprintf(opts, sizeof opts, "size=%llu,mode=0755", (unsigned long long)op->size);
+        if (ensure_dir_on_tmpfs(target, err) < 0 ||
+            do_mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, opts, err) < 0)
+          return tars_error_prefix(err, "tmpfs %s", op->dest);
+        return 0;
+      }
+    case TARS_OP_DIR:
+      if (ensure_dir_on_tmpfs(target, err) < 0)
+        return tars_error_prefix(err, "dir %s", op->dest);
+      return 0;
+    case TARS_OP_PRIVATE_TMP:
+      return setup_private_tmp(plan->view, op->size, err);
+    case TARS_OP_PROC:
+      if (ensure_dir_on_tmpfs(target, err) < 0)
         return -1;
+      return do_mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL,
+                      err);
+    case TARS_OP_DEV:
+      if (ensure_dir_on_tmpfs(target, err) < 0)
+        return -1;
+      return setup_dev(err);
+    case TARS_OP_SYSFS:
+      /* A sysfs of the sandbox's own network namespace: the host's lists the host's interfaces
+       * and their addresses.  Where the kernel refuses, there is none.  */
+      if (plan->view->root == NULL && ensure_dir_on_tmpfs(target, err) < 0)
+        return -1;
+      if (is_plain_dir(target))
+        mount("sysfs", target, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+      return 0;
+    case TARS_OP_WORKSPACE:
+    case TARS_OP_RO_WORKSPACE:
+      return setup_workspace(plan, op->kind == TARS_OP_RO_WORKSPACE, m, err);
+    case TARS_OP_HIDE:
+      return mask_file(op->dest, err);
     }
   return 0;
+}
+
+/* The mounts that stay writable once the whole tree is made read-only.  */
+static int
+make_writable(const char *path, struct tars_error *err)
+{
+  struct mount_attr rw = {.attr_clr = MOUNT_ATTR_RDONLY};
+  if (sys_mount_setattr(path, 0, &rw) == 0)
+    return 0;
+  if (errno != ENOSYS)
+    return tars_error_set(err, errno, "mount_setattr %s read-write", path);
+  return do_mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL, err);
 }
 
 int
 tars_mounts_setup(const struct tars_mount_plan *plan, struct tars_mounts *m, struct tars_error *err)
 {
   const struct tars_spec *spec = plan->spec;
+  const struct tars_view *view = plan->view;
   m->upper_dfd = -1;
   m->n_lowers = 0;
 
@@ -419,7 +530,7 @@ tars_mounts_setup(const struct tars_mount_plan *plan, struct tars_mounts *m, str
     return tars_error_set(err, errno, "chdir %s", BASE);
   if (mkdir("newroot", 0755) < 0 || mkdir("oldroot", 0755) < 0 || mkdir("scratch", 0755) < 0 ||
       mkdir("scratch/upper", 0755) < 0 || mkdir("scratch/work", 0755) < 0 ||
-      mkdir("hidden", 0755) < 0)
+      mkdir("hidden", 0755) < 0 || mkdir("lower-empty", 0755) < 0)
     return tars_error_set(err, errno, "mkdir in the sandbox's scratch tmpfs");
   int efd = open("empty", O_CREAT | O_WRONLY | O_CLOEXEC, 0);
   if (efd < 0)
@@ -430,86 +541,38 @@ tars_mounts_setup(const struct tars_mount_plan *plan, struct tars_mounts *m, str
   if (chdir("/") < 0)
     return tars_error_set(err, errno, "chdir /");
 
-  char src[PATH_MAX];
-  if (path_join(src, sizeof src, OLDROOT, spec->rootfs ? spec->rootfs : "", err) < 0)
-    return -1;
-  if (do_mount(src, NEWROOT, NULL, MS_BIND | MS_REC, NULL, err) < 0)
-    return tars_error_prefix(err, "root file system");
-
-  for (size_t i = 0; i < sizeof hidden_dirs / sizeof hidden_dirs[0]; i++)
-    if (hide_dir(hidden_dirs[i], err) < 0)
-      return -1;
-  if (plan->home && plan->home[0] == '/' && strcmp(plan->home, "/") != 0 &&
-      hide_dir(plan->home, err) < 0)
-    return -1;
-  for (size_t i = 0; i < spec->n_masks; i++)
-    if (mask_file(spec->masks[i], err) < 0)
-      return -1;
-  for (size_t i = 0; i < sizeof masked_files / sizeof masked_files[0]; i++)
-    if (mask_file(masked_files[i], err) < 0)
-      return -1;
-
-  /* Private /tmp and /var/tmp, as systemd's PrivateTmp: besides scratch space, they are where
-   * host daemons leave unix sockets, which a read-only mount does not stop anyone from
-   * connecting to.  */
-  char tmp_opts[64];
-  snprintf(tmp_opts, sizeof tmp_opts, "size=%llu,mode=1777",
-           (unsigned long long)(spec->tmp_bytes ? spec->tmp_bytes : (256ULL << 20)));
-  bool var_tmp = is_plain_dir(NEWROOT "/var/tmp");
-  if (mkdir(PRIVATE_TMP, 0755) < 0)
-    return tars_error_set(err, errno, "mkdir " PRIVATE_TMP);
-  if (do_mount("tmpfs", PRIVATE_TMP, "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts, err) < 0)
-    return -1;
-  static const char *const private_dirs[] = {PRIVATE_TMP "/tmp", PRIVATE_TMP "/var-tmp",
-                                             PRIVATE_TMP "/shm"};
-  for (size_t i = 0; i < sizeof private_dirs / sizeof private_dirs[0]; i++)
-    if (mkdir(private_dirs[i], 0755) < 0 || chmod(private_dirs[i], 01777) < 0)
-      return tars_error_set(err, errno, "mkdir %s", private_dirs[i]);
-  if (do_mount(PRIVATE_TMP "/tmp", NEWROOT "/tmp", NULL, MS_BIND, NULL, err) < 0 ||
-      (var_tmp &&
-       do_mount(PRIVATE_TMP "/var-tmp", NEWROOT "/var/tmp", NULL, MS_BIND, NULL, err) < 0))
-    return -1;
-  /* The workspace's mount point may lie in a hidden directory (a home): create it before the
-   * hiding tmpfs becomes read-only.  */
-  char wsdir[PATH_MAX];
-  if (spec->workspace)
+  /* The root: the image, or a directory of the scratch tmpfs (bound on itself to be a mount)
+   * that holds nothing but the mount points made below.  */
+  if (view->root)
     {
-      if (path_join(wsdir, sizeof wsdir, NEWROOT, spec->workspace, err) < 0)
-        return -1;
-      if (ensure_dir_on_tmpfs(wsdir, err) < 0)
-        return tars_error_prefix(err, "workspace %s", spec->workspace);
+      if (mount_tree(view->root, NEWROOT, err) < 0)
+        return tars_error_prefix(err, "root file system");
     }
-
-  if (spec->gateway_socket && bind_gateway_socket(spec->gateway_socket, err) < 0)
+  else if (do_mount(NEWROOT, NEWROOT, NULL, MS_BIND, NULL, err) < 0)
     return -1;
 
+  for (size_t i = 0; i < view->n; i++)
+    if (run_op(plan, &view->ops[i], m, err) < 0)
+      return -1;
+
+  /* Everything read-only, nosuid and nodev in one call, then the writable ones again, and /dev's
+   * device nodes usable.  */
   if (make_tree_readonly(err) < 0)
     return -1;
-  /* ... except the private /tmp and /var/tmp.  */
-  struct mount_attr rw = {.attr_clr = MOUNT_ATTR_RDONLY};
-  if ((sys_mount_setattr(NEWROOT "/tmp", 0, &rw) < 0 &&
-       do_mount(NULL, NEWROOT "/tmp", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL,
-                err) < 0) ||
-      (var_tmp && sys_mount_setattr(NEWROOT "/var/tmp", 0, &rw) < 0 &&
-       do_mount(NULL, NEWROOT "/var/tmp", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL,
-                err) < 0))
+  struct mount_attr dev = {.attr_clr = MOUNT_ATTR_NODEV};
+  if (sys_mount_setattr(NEWROOT "/dev", AT_RECURSIVE, &dev) < 0 && errno != ENOSYS)
+    return tars_error_set(err, errno, "mount_setattr %s/dev", NEWROOT);
+  if (make_writable(NEWROOT "/tmp", err) < 0 || make_writable(NEWROOT "/dev/shm", err) < 0 ||
+      make_writable(NEWROOT "/dev/pts", err) < 0 ||
+      (is_plain_dir(NEWROOT "/var/tmp") && make_writable(NEWROOT "/var/tmp", err) < 0))
     return -1;
-  /* A sysfs of the sandbox's own network namespace: the host's lists the host's interfaces and
-   * their addresses.  Kept read-only; if the kernel refuses, the host's stays, read-only.  */
-  if (is_plain_dir(NEWROOT "/sys"))
-    mount("sysfs", NEWROOT "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-
-  if (do_mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL,
-               err) < 0)
-    return -1;
-  if (setup_dev(err) < 0)
-    return -1;
-
-  if (spec->workspace)
+  for (size_t i = 0; i < view->n; i++)
     {
-      if (setup_workspace(plan, m, err) < 0)
-        return -1;
-      if (mask_home_secrets_in_workspace(plan, err) < 0)
+      const struct tars_view_op *op = &view->ops[i];
+      char target[PATH_MAX];
+      if ((op->kind == TARS_OP_TMPFS || op->kind == TARS_OP_WORKSPACE) &&
+          (path_join(target, sizeof target, NEWROOT, op->dest, err) < 0 ||
+           make_writable(target, err) < 0))
         return -1;
     }
 

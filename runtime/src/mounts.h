@@ -1,5 +1,4 @@
-/* The sandbox's filesystem view: read-only host (or image) root, hidden secrets, fresh /proc,
- * minimal /dev, private /tmp, and the workspace as an overlay.  */
+/* Carrying out the sandbox's filesystem view (view.h) in its init.  */
 #ifndef TARS_MOUNTS_H
 #define TARS_MOUNTS_H
 
@@ -7,6 +6,7 @@
 
 #include "tars/error.h"
 #include "tars/sandbox.h"
+#include "view.h"
 
 struct tars_mounts
 {
@@ -15,12 +15,12 @@ struct tars_mounts
   size_t n_lowers;
 };
 
-/* Host paths the outer process computed before entering the namespaces (it may read passwd and
- * the environment; the sandbox's init should not).  */
+/* What the outer process prepared before entering the namespaces (it may read passwd, the
+ * environment and the mount table; the sandbox's init should not).  */
 struct tars_mount_plan
 {
   const struct tars_spec *spec;
-  const char *home; /* the caller's home directory, hidden; may be NULL */
+  const struct tars_view *view;
   /* Idmapped copies of the overlay's lower layers (detached mounts from open_tree, index 0 the
    * workspace, then the layers in spec order), or -1: used instead of the host paths when real
    * root runs a sandbox on a root-owned workspace (see sandbox.c).  */

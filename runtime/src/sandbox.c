@@ -1,94 +1,115 @@
-/* Running a command in a sandbox.
+/* Running a command in a sandbox: the outer process's side (init.c has the sandbox's).
  *
  * Three processes, as in bubblewrap:
- *   outer   the caller: writes the child's id maps, places it in its cgroup, enforces the
- *           timeout, collects output and the report;
+ *   outer   the caller: builds the view (view.c), writes the child's id maps, places it in its
+ *           cgroup, enforces the timeout and the CPU time, relays or collects output, reports;
  *   init    pid 1 of the new pid namespace, in new user, mount, net, ipc and uts namespaces: builds
  *           the filesystem view, forks the payload, reaps, kills what is left when the payload
  *           ends, captures the workspace's changes and reports;
  *   payload the command: new session, rlimits, no capabilities, no_new_privs, seccomp, exec.
  *
- * Killing init kills the whole pid namespace, which is how a timeout ends everything at once.  */
+ * Killing init kills the whole pid namespace, which is how a timeout, a cancel or the CPU limit
+ * ends everything at once.  A started sandbox is a handle whose one descriptor (an epoll) an
+ * event loop watches; tars_sandbox_run is start, its own loop, finish.  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <dirent.h>
 #include <sys/socket.h>
-#include <sys/statfs.h>
-#include <linux/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
-#include "mounts.h"
 #include "tars/changes.h"
 #include "tars/cleanup.h"
 #include "tars/sandbox.h"
+#include "view.h"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
-#ifndef CLONE_NEWTIME
-#define CLONE_NEWTIME 0x00000080
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
 #endif
 
-extern char **environ;
-
-/* What init tells the outer process, once, at the end.  */
-struct report
+/* What the epoll descriptor's events are about.  */
+enum tag
 {
-  int ok;          /* 1: the command ran (status valid); 0: setup or capture failed (error valid) */
-  int status;      /* wait status of the command */
-  int exec_failed; /* the command could not be executed */
-  uint64_t changes;
+  TAG_PID = 1,
+  TAG_OUT,
+  TAG_ERR,
+  TAG_IN_SRC,
+  TAG_IN_WR,
+  TAG_CANCEL,
+  TAG_TIMER,
+};
+
+/* The command's stdout or stderr: collected (capture_output) or copied to the caller's.  */
+struct stream
+{
+  int rd;   /* our read end, non-blocking; -1 once at end of file */
+  int dest; /* the caller's descriptor to copy to, or -1 to collect */
+  bool dest_failed;
+  char *data;
+  size_t len, cap, max, dropped;
+};
+
+/* The caller's stdin fed into a pipe (TARS_STDIO_PIPE with a regular file or a device).  */
+struct feed
+{
+  int wr;        /* the pipe's write end, non-blocking; -1 when done */
+  bool pollable; /* descriptor 0 can be watched (a regular file cannot: it is always readable) */
+  bool eof;
+  unsigned interest_src, interest_wr; /* what epoll watches now */
+  size_t len, off;
+  char buf[16384];
+};
+
+struct tars_sandbox
+{
+  pid_t pid;
+  int pidfd;
+  pid_t helper;  /* the single-threaded helper that cloned init, or 0 */
+  int helper_rd; /* its pipe: init's pid, then init's wait status */
+  int epfd, timerfd;
+  int rep_rd, changes_fd;
+  int cancel_fd;
+  struct tars_cgroup cg;
+  struct tars_idmap idmap;
+  struct tars_limits limits;
+  struct stream out[2];
+  struct feed in;
+  bool feeding;
+  bool exited, done, killed, timed_out, cancelled, cpu_exceeded;
+  uint64_t deadline_ms;  /* the timeout's, or 0 */
+  uint64_t next_cpu_ms;  /* the next look at the cgroup's CPU time, or 0 */
+  uint64_t cpu_limit_ns; /* 0: not checked */
+  uint64_t armed_ms;     /* what the timer is set to */
+  bool failed;           /* process met an error: ERROR says which */
   struct tars_error error;
 };
 
-/* What the payload tells init when it cannot exec.  */
-struct exec_failure
+static uint64_t
+now_ms(void)
 {
-  int code;
-  char msg[TARS_ERROR_MSG_MAX];
-};
-
-struct child_ctx
-{
-  const struct tars_spec *spec;
-  const char *home;
-  bool root_caller;
-  int sync_rd;    /* outer -> init: "g" ids mapped, then "c" cgroup joined or "n" none */
-  bool no_cgroup; /* set by init from that: memory is then limited with RLIMIT_AS */
-  int idmapped[TARS_MAX_LAYERS + 1]; /* received with "g": see tars_mount_plan */
-  int report_wr;                     /* init -> outer */
-  int out_wr, err_wr;                /* captured output, or -1 */
-  int changes_fd;                    /* --changes-out directory, or -1 */
-};
-
-static void
-write_all(int fd, const void *buf, size_t len)
-{
-  const char *p = buf;
-  while (len > 0)
-    {
-      ssize_t n = write(fd, p, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return;
-      p += n;
-      len -= (size_t)n;
-    }
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static ssize_t
@@ -110,64 +131,69 @@ read_all(int fd, void *buf, size_t len)
   return (ssize_t)got;
 }
 
-static const char *const default_env[] = {
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "HOME=/tmp",
-    "LANG=C.UTF-8",
-    "TERM=dumb",
-    NULL,
-};
-
-/* The payload: runs as uid 0 of the sandbox's user namespace until exec, then holds nothing.  */
-static void __attribute__((noreturn)) payload(const struct child_ctx *ctx, int fail_fd)
+/* Write all of BUF to the caller's FD without letting a closed reader raise SIGPIPE in the
+ * caller: the signal is blocked for the call, and one it caused is taken back.  Returns false
+ * when FD cannot take more.  */
+static bool
+write_nosigpipe(int fd, const char *buf, size_t len)
 {
-  const struct tars_spec *spec = ctx->spec;
-  struct tars_error err = {0};
-  struct exec_failure fail = {0};
-
-  /* A new session: no controlling terminal to push input into (TIOCSTI), no signals from the
-   * caller's terminal.  */
-  setsid();
-  if (ctx->out_wr >= 0)
+  sigset_t pipe_set, old, pending;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  sigpending(&pending);
+  bool was_pending = sigismember(&pending, SIGPIPE);
+  bool ok = true;
+  while (len > 0)
     {
-      int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-      if (null >= 0)
-        dup2(null, 0);
-      dup2(ctx->out_wr, 1);
-      dup2(ctx->err_wr, 2);
+      ssize_t n = write(fd, buf, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        {
+          struct pollfd p = {.fd = fd, .events = POLLOUT};
+          poll(&p, 1, -1);
+          continue;
+        }
+      if (n <= 0)
+        {
+          if (n < 0 && errno == EPIPE && !was_pending)
+            {
+              const struct timespec zero = {0, 0};
+              sigtimedwait(&pipe_set, NULL, &zero);
+            }
+          ok = false;
+          break;
+        }
+      buf += n;
+      len -= (size_t)n;
     }
-  /* Keep only stdio and the failure pipe (at 3, close-on-exec): nothing of the host leaks.  */
-  if (dup3(fail_fd, 3, O_CLOEXEC) < 0)
-    _exit(127);
-  syscall(SYS_close_range, 4U, ~0U, 0U);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return ok;
+}
 
-  const char *cwd = spec->cwd ? spec->cwd : (spec->workspace ? spec->workspace : "/");
-  if (chdir(cwd) < 0)
+/* One byte and, with it, descriptors (SCM_RIGHTS).  */
+static int
+send_with_fds(int sock, char byte, const int *fds, size_t n)
+{
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union
+  {
+    char buf[CMSG_SPACE(sizeof(int) * (TARS_MAX_LAYERS + 1))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (n > 0)
     {
-      tars_error_set(&err, errno, "chdir %s", cwd);
-      goto fail;
+      msg.msg_control = u.buf;
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+      struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+      memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
     }
-  /* Without a cgroup, --memory can only be an address-space limit (it counts what is reserved,
-   * not just what is used, so it is the cruder of the two).  */
-  struct tars_spec limits = *spec;
-  if (ctx->no_cgroup && limits.as_bytes == UINT64_MAX)
-    limits.as_bytes = spec->memory_bytes;
-  if (tars_rlimits_apply(&limits, &err) < 0 || tars_caps_drop_all(&err) < 0 ||
-      tars_seccomp_apply(&err) < 0)
-    goto fail;
-
-  environ = spec->envp ? spec->envp : (char **)default_env;
-  execvp(spec->argv[0], spec->argv);
-  fail.code = errno;
-  snprintf(fail.msg, sizeof fail.msg, "cannot execute '%s': %s", spec->argv[0], strerror(errno));
-  write_all(3, &fail, sizeof fail);
-  _exit(errno == ENOENT ? 127 : 126);
-
-fail:
-  fail.code = -1;
-  snprintf(fail.msg, sizeof fail.msg, "%s", err.msg);
-  write_all(3, &fail, sizeof fail);
-  _exit(127);
+  return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
 }
 
 /* The changeset was written as nobody: hand it back to root, so that no other process running as
@@ -197,359 +223,67 @@ give_back_changes(int dfd, struct tars_error *err)
   return 0;
 }
 
-/* File systems whose mounts can be idmapped (Linux 5.12 and later; tmpfs from 6.3).  */
-static bool
-idmap_supported(const struct tars_spec *spec)
-{
-  static const long types[] = {0xEF53 /* ext2/3/4 */, 0x58465342 /* xfs */, 0x9123683E /* btrfs */,
-                               0xF2F52010 /* f2fs */, 0x01021994 /* tmpfs */};
-  for (size_t i = 0; i <= spec->n_layers; i++)
-    {
-      struct statfs sf;
-      if (statfs(i == 0 ? spec->workspace : spec->layers[i - 1], &sf) < 0)
-        return false;
-      bool known = false;
-      for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
-        known = known || (long)sf.f_type == types[t];
-      if (!known)
-        return false;
-    }
-  return true;
-}
-
-/* Detached copies of the overlay's lower layers, idmapped through the sandbox's user namespace:
- * the root-owned files show as owned by the sandbox's root, which is nobody on the host, so
- * overlayfs can copy them up while the sandbox holds nothing over the host's root files.  */
-static int
-idmapped_trees(const struct tars_spec *spec, pid_t pid, int *trees, size_t *n,
-               struct tars_error *err)
-{
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
-  cleanup_close int userns = open(path, O_RDONLY | O_CLOEXEC);
-  if (userns < 0)
-    return tars_error_set(err, errno, "open %s", path);
-  struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
-  for (size_t i = 0; i <= spec->n_layers; i++)
-    {
-      const char *layer = i == 0 ? spec->workspace : spec->layers[i - 1];
-      int fd = (int)syscall(SYS_open_tree, AT_FDCWD, layer, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-      if (fd < 0)
-        return tars_error_set(err, errno, "open_tree %s", layer);
-      trees[(*n)++] = fd;
-      if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
-        return tars_error_set(err, errno, "idmap a mount of %s", layer);
-    }
-  return 0;
-}
-
-/* One byte and, with it, descriptors (SCM_RIGHTS).  */
-static int
-send_with_fds(int sock, char byte, const int *fds, size_t n)
-{
-  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-  union
-  {
-    char buf[CMSG_SPACE(sizeof(int) * (TARS_MAX_LAYERS + 1))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (n > 0)
-    {
-      msg.msg_control = u.buf;
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-      struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * n);
-      memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
-    }
-  return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
-}
-
-/* Receive one byte and up to MAX descriptors into FDS, the rest of FDS set to -1.  */
-static int
-recv_with_fds(int sock, int *fds, size_t max)
-{
-  char byte;
-  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-  union
-  {
-    char buf[CMSG_SPACE(sizeof(int) * (TARS_MAX_LAYERS + 1))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr msg = {
-      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-  for (size_t i = 0; i < max; i++)
-    fds[i] = -1;
-  ssize_t r;
-  while ((r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
-    ;
-  if (r != 1)
-    return -1;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-      {
-        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        memcpy(fds, CMSG_DATA(c), sizeof(int) * (n < max ? n : max));
-      }
-  return 0;
-}
-
-static int
-enter_ids(const struct child_ctx *ctx, struct tars_error *err)
-{
-  /* Root's supplementary groups would still grant access to host files: drop them while the
-   * outer process left setgroups allowed for us.  */
-  if (ctx->root_caller && setgroups(0, NULL) < 0)
-    return tars_error_set(err, errno, "setgroups");
-  if (setresgid(0, 0, 0) < 0)
-    return tars_error_set(err, errno, "setresgid 0");
-  if (setresuid(0, 0, 0) < 0)
-    return tars_error_set(err, errno, "setresuid 0");
-  return 0;
-}
-
-/* Init's work after the ids are mapped.  Returns the report to send.  */
+/* The caller's home directories: $HOME and the password database's (either may be set to
+ * something else than the other: both are hidden).  */
 static void
-init_main(struct child_ctx *ctx, struct report *rep)
+caller_homes(char bufs[2][4096], const char *homes[2])
 {
-  const struct tars_spec *spec = ctx->spec;
-  struct tars_error *err = &rep->error;
-  struct tars_mounts m = {.upper_dfd = -1};
-
-  if (enter_ids(ctx, err) < 0)
-    return;
-  const char *hostname = spec->hostname ? spec->hostname : "tars";
-  if (sethostname(hostname, strlen(hostname)) < 0)
-    {
-      tars_error_set(err, errno, "sethostname");
-      return;
-    }
-  if (spec->net == TARS_NET_LOOPBACK && tars_net_loopback_up(err) < 0)
-    return;
-  struct tars_mount_plan plan = {.spec = spec, .home = ctx->home};
-  memcpy(plan.idmapped, ctx->idmapped, sizeof plan.idmapped);
-  if (tars_mounts_setup(&plan, &m, err) < 0)
-    return;
-
-  /* The outer process has placed us in the sandbox's cgroup by now (or found it cannot): it
-   * becomes the cgroup namespace's root.  The time namespace applies to children only, which the
-   * command is.  */
-  char joined;
-  if (read_all(ctx->sync_rd, &joined, 1) != 1)
-    _exit(1);
-  ctx->no_cgroup = joined == 'n';
-  close(ctx->sync_rd);
-  if (unshare(CLONE_NEWCGROUP) < 0)
-    {
-      tars_error_set(err, errno, "unshare the cgroup namespace");
-      return;
-    }
-  if (unshare(CLONE_NEWTIME) < 0 && errno != EINVAL)
-    {
-      tars_error_set(err, errno, "unshare the time namespace");
-      return;
-    }
-
-  int failpipe[2];
-  if (pipe2(failpipe, O_CLOEXEC) < 0)
-    {
-      tars_error_set(err, errno, "pipe");
-      return;
-    }
-  pid_t child = fork();
-  if (child < 0)
-    {
-      tars_error_set(err, errno, "fork the command");
-      return;
-    }
-  if (child == 0)
-    {
-      close(failpipe[0]);
-      payload(ctx, failpipe[1]);
-    }
-  close(failpipe[1]);
-  if (ctx->out_wr >= 0)
-    {
-      close(ctx->out_wr);
-      close(ctx->err_wr);
-    }
-
-  struct exec_failure fail;
-  ssize_t n = read_all(failpipe[0], &fail, sizeof fail);
-  close(failpipe[0]);
-
-  int status = 0;
-  for (;;)
-    {
-      int st;
-      pid_t p = waitpid(-1, &st, 0);
-      if (p < 0 && errno == EINTR)
-        continue;
-      if (p < 0)
-        break;
-      if (p == child)
-        {
-          status = st;
-          break;
-        }
-    }
-  /* The command is done: whatever it left behind goes with it, before its changes are read.  */
-  kill(-1, SIGKILL);
-  while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-    ;
-
-  if (n == (ssize_t)sizeof fail)
-    {
-      if (fail.code == -1)
-        {
-          tars_error_set(err, 0, "%s", fail.msg);
-          return;
-        }
-      rep->exec_failed = 1;
-      snprintf(err->msg, sizeof err->msg, "%s", fail.msg);
-    }
-  rep->status = status;
-
-  if (ctx->changes_fd >= 0 && m.upper_dfd >= 0 && !rep->exec_failed)
-    {
-      int code = WIFEXITED(status)     ? WEXITSTATUS(status)
-                 : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
-                                       : -1;
-      if (tars_changes_capture(m.upper_dfd, m.lower_dfds, m.n_lowers, ctx->changes_fd,
-                               spec->scratch_bytes, code, &rep->changes, err) < 0)
-        {
-          tars_error_prefix(err, "capture the workspace's changes");
-          return;
-        }
-    }
-  rep->ok = 1;
-}
-
-static void __attribute__((noreturn)) init_process(struct child_ctx *ctx, pid_t outer)
-{
-  struct report rep = {0};
-  /* Die with the caller, whatever kills it.  */
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  (void)outer; /* getppid () is 0 here: the parent is outside the pid namespace.  If it died
-                  before the line above, the read below sees end of file.  */
-  if (recv_with_fds(ctx->sync_rd, ctx->idmapped, TARS_MAX_LAYERS + 1) < 0)
-    _exit(1);
-  /* Not dumpable: the command cannot open /proc/1/exe (the tars binary on the host's writable
-   * mount), /proc/1/mem or /proc/1/root.  Only now: the outer process had to write our id maps,
-   * and /proc/PID of a process that is not dumpable belongs to root.  */
-  prctl(PR_SET_DUMPABLE, 0);
-  init_main(ctx, &rep);
-  write_all(ctx->report_wr, &rep, sizeof rep);
-  _exit(0);
-}
-
-static int
-write_file(const char *path, const char *content, struct tars_error *err)
-{
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0)
-    return tars_error_set(err, errno, "open %s", path);
-  ssize_t len = (ssize_t)strlen(content);
-  ssize_t n = write(fd, content, (size_t)len);
-  int saved = errno;
-  close(fd);
-  if (n != len)
-    return tars_error_set(err, n < 0 ? saved : EIO, "write %s", path);
-  return 0;
-}
-
-static int
-write_id_maps(pid_t pid, uid_t uid, gid_t gid, bool root_caller, struct tars_error *err)
-{
-  char path[64], map[64];
-  if (!root_caller)
-    {
-      snprintf(path, sizeof path, "/proc/%d/setgroups", pid);
-      if (write_file(path, "deny", err) < 0)
-        return -1;
-    }
-  snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
-  snprintf(map, sizeof map, "0 %u 1\n", (unsigned)uid);
-  if (write_file(path, map, err) < 0)
-    return -1;
-  snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
-  snprintf(map, sizeof map, "0 %u 1\n", (unsigned)gid);
-  return write_file(path, map, err);
-}
-
-struct capture_buf
-{
-  int fd;
-  char *data;
-  size_t len, cap, max, dropped;
-};
-
-/* Read what is there; returns false at EOF.  */
-static bool
-capture_read(struct capture_buf *b)
-{
-  char tmp[16384];
-  ssize_t n = read(b->fd, tmp, sizeof tmp);
-  if (n < 0 && (errno == EINTR || errno == EAGAIN))
-    return true;
-  if (n <= 0)
-    return false;
-  size_t keep = (size_t)n;
-  if (b->len + keep > b->max)
-    keep = b->max > b->len ? b->max - b->len : 0;
-  b->dropped += (size_t)n - keep;
-  if (keep > 0)
-    {
-      if (b->len + keep + 1 > b->cap)
-        {
-          size_t ncap = b->cap ? b->cap * 2 : 65536;
-          while (ncap < b->len + keep + 1)
-            ncap *= 2;
-          char *nd = realloc(b->data, ncap);
-          if (nd == NULL)
-            {
-              b->dropped += keep;
-              return true;
-            }
-          b->data = nd;
-          b->cap = ncap;
-        }
-      memcpy(b->data + b->len, tmp, keep);
-      b->len += keep;
-      b->data[b->len] = '\0';
-    }
-  return true;
-}
-
-static uint64_t
-now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* The caller's home directory, from the environment or the password database.  */
-static const char *
-caller_home(char *buf, size_t len)
-{
+  homes[0] = homes[1] = NULL;
   const char *h = getenv("HOME");
-  if (h && h[0] == '/')
-    return h;
-  struct passwd *pw = getpwuid(getuid());
-  if (pw && pw->pw_dir && pw->pw_dir[0] == '/')
+  if (h && h[0] == '/' && strlen(h) < 4096)
     {
-      snprintf(buf, len, "%s", pw->pw_dir);
-      return buf;
+      snprintf(bufs[0], 4096, "%s", h);
+      homes[0] = bufs[0];
     }
-  return NULL;
+  /* /etc/passwd first, without NSS's configuration and daemons (a fifth of a start-up's time
+   * before the clone); the other databases only for a user it does not list.  */
+  uid_t uid = getuid();
+  struct passwd *pw = NULL;
+  cleanup_fclose FILE *f = fopen("/etc/passwd", "re");
+  while (f && (pw = fgetpwent(f)) != NULL && pw->pw_uid != uid)
+    ;
+  if (pw == NULL)
+    pw = getpwuid(uid);
+  if (pw && pw->pw_dir && pw->pw_dir[0] == '/' && strlen(pw->pw_dir) < 4096)
+    {
+      snprintf(bufs[1], 4096, "%s", pw->pw_dir);
+      homes[1] = bufs[1];
+    }
+}
+
+/* /proc/self/mountinfo, whole, NUL-terminated (malloc'd), or NULL.  */
+static char *
+read_mountinfo(void)
+{
+  cleanup_close int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  size_t cap = 16384, len = 0;
+  char *buf = malloc(cap);
+  while (buf)
+    {
+      ssize_t n = read(fd, buf + len, cap - len - 1);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      len += (size_t)n;
+      if (cap - len < 4096)
+        {
+          char *nb = realloc(buf, cap * 2);
+          if (nb == NULL)
+            break;
+          buf = nb;
+          cap *= 2;
+        }
+    }
+  if (buf)
+    buf[len] = '\0';
+  return buf;
 }
 
 static int
-open_changes_out(const struct tars_spec *spec, uid_t uid, gid_t gid, bool root_caller,
-                 struct tars_error *err)
+open_changes_out(const struct tars_spec *spec, const struct tars_idmap *map, struct tars_error *err)
 {
   if (mkdir(spec->changes_out, 0755) < 0 && errno != EEXIST)
     return tars_error_set(err, errno, "create --changes-out %s", spec->changes_out);
@@ -557,7 +291,7 @@ open_changes_out(const struct tars_spec *spec, uid_t uid, gid_t gid, bool root_c
   if (fd < 0)
     return tars_error_set(err, errno, "open --changes-out %s", spec->changes_out);
   /* The changeset is written from inside, as the mapped user.  */
-  if (root_caller && uid != 0 && fchown(fd, uid, gid) < 0)
+  if (map->root_caller && map->uid != 0 && fchown(fd, map->uid, map->gid) < 0)
     {
       tars_error_set(err, errno, "chown --changes-out %s", spec->changes_out);
       close(fd);
@@ -566,232 +300,784 @@ open_changes_out(const struct tars_spec *spec, uid_t uid, gid_t gid, bool root_c
   return fd;
 }
 
-int
-tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struct tars_error *err)
+/* Threads of the calling process: /proc/self/task has one link per thread besides "." and "..".
+ */
+static long
+thread_count(void)
 {
-  memset(result, 0, sizeof *result);
-  if (tars_spec_validate(spec, err) < 0)
+  struct stat st;
+  if (stat("/proc/self/task", &st) < 0)
     return -1;
+  return (long)st.st_nlink - 2;
+}
 
-  bool root_caller = geteuid() == 0;
-  uid_t map_uid = geteuid();
-  gid_t map_gid = getegid();
-  /* Real root maps the sandbox's root to an unprivileged user, so that it holds no more than
-   * that user on host files: the workspace's owner (overlayfs must be able to copy its files up
-   * with their owner), or nobody.  A root-owned workspace is given to nobody through idmapped
-   * mounts of its layers, where its file system supports them; elsewhere root stays mapped, and
-   * the read-only view and the masks are what protect the host.  */
-  bool idmap = false;
-  if (root_caller && spec->workspace)
+/* A pipe whose ends are above 2, so that no end is mistaken for a standard descriptor when the
+ * caller has one of them closed.  */
+static int
+pipe_high(int p[2], struct tars_error *err)
+{
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return tars_error_set(err, errno, "pipe");
+  for (int i = 0; i < 2; i++)
+    if (p[i] < 3)
+      {
+        int fd = fcntl(p[i], F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+          return tars_error_set(err, errno, "dup a pipe");
+        close(p[i]);
+        p[i] = fd;
+      }
+  return 0;
+}
+
+static void
+close_fd(int *fd)
+{
+  if (*fd >= 0)
+    close(*fd);
+  *fd = -1;
+}
+
+static int
+set_nonblock(int fd)
+{
+  int fl = fcntl(fd, F_GETFL);
+  return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static int
+watch(struct tars_sandbox *sb, int op, int fd, enum tag tag, unsigned events)
+{
+  struct epoll_event ev = {.events = events, .data.u32 = tag};
+  return epoll_ctl(sb->epfd, op, fd, &ev);
+}
+
+static void
+unwatch(struct tars_sandbox *sb, int fd)
+{
+  if (fd >= 0)
+    epoll_ctl(sb->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static void
+kill_init(struct tars_sandbox *sb)
+{
+  if (sb->exited || sb->killed)
+    return;
+  sb->killed = true;
+  if (syscall(SYS_pidfd_send_signal, sb->pidfd, SIGKILL, NULL, 0) < 0 && errno == ENOSYS)
+    kill(sb->pid, SIGKILL);
+}
+
+/* The clone of init.  With other threads in the caller, a raw clone would copy locks they hold
+ * (malloc's, stdio's) into init for ever: a helper forked through the C library (which resets
+ * them) clones init instead, reports its pid and, when it ends, its wait status.  */
+static int
+clone_init(struct tars_sandbox *sb, struct tars_child *child, struct tars_error *err)
+{
+  unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
+                        CLONE_NEWUTS | SIGCHLD;
+  long threads = thread_count();
+  if (threads == 1)
     {
-      struct stat st;
-      if (stat(spec->workspace, &st) < 0)
-        return tars_error_set(err, errno, "stat workspace %s", spec->workspace);
-      map_uid = st.st_uid;
-      map_gid = st.st_gid;
-      if (map_uid == 0 && idmap_supported(spec))
+      pid_t pid = (pid_t)syscall(SYS_clone, flags | CLONE_PIDFD, NULL, &sb->pidfd, NULL, 0);
+      if (pid == 0)
+        tars_init_process(child);
+      if (pid < 0)
+        return -1;
+      sb->pid = pid;
+      return 0;
+    }
+
+  int p[2];
+  if (pipe_high(p, err) < 0)
+    return -2;
+  pid_t helper = fork();
+  if (helper < 0)
+    {
+      close(p[0]);
+      close(p[1]);
+      return -1;
+    }
+  if (helper == 0)
+    {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      close(p[0]);
+      pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+      if (pid == 0)
         {
-          idmap = true;
-          map_uid = map_gid = 65534;
+          close(p[1]);
+          tars_init_process(child);
         }
+      int e = errno;
+      if (pid < 0)
+        {
+          int neg = -e;
+          (void)!write(p[1], &neg, sizeof neg);
+          _exit(1);
+        }
+      (void)!write(p[1], &pid, sizeof pid);
+      /* Nothing of the caller's is ours to hold: init's pipes must see their ends close.  */
+      if (p[1] > 3)
+        syscall(SYS_close_range, 3U, (unsigned)p[1] - 1, 0U);
+      syscall(SYS_close_range, (unsigned)p[1] + 1, ~0U, 0U);
+      int st = 0;
+      while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+      (void)!write(p[1], &st, sizeof st);
+      _exit(0);
     }
-  else if (root_caller)
-    map_uid = map_gid = 65534;
-  char homebuf[4096];
-  const char *home = caller_home(homebuf, sizeof homebuf);
+  close(p[1]);
+  sb->helper = helper;
+  sb->helper_rd = p[0];
+  int got;
+  if (read_all(p[0], &got, sizeof got) != (ssize_t)sizeof got)
+    {
+      errno = EIO;
+      return -1;
+    }
+  if (got < 0)
+    {
+      errno = -got;
+      return -1;
+    }
+  sb->pid = got;
+  sb->pidfd = (int)syscall(SYS_pidfd_open, sb->pid, 0);
+  if (sb->pidfd < 0)
+    return tars_error_set(err, errno, "pidfd_open the sandbox's init"), -2;
+  fcntl(sb->pidfd, F_SETFD, FD_CLOEXEC);
+  return 0;
+}
 
-  struct tars_cgroup cg = {0};
+static void
+describe_limits(struct tars_sandbox *sb, const struct tars_spec *spec)
+{
+  struct tars_limits *l = &sb->limits;
+  bool cg = sb->cg.active;
+  l->cgroup = cg;
+  l->memory = spec->memory_bytes == UINT64_MAX ? TARS_LIMIT_UNLIMITED
+              : cg                             ? TARS_LIMIT_SANDBOX
+                                               : TARS_LIMIT_PROCESS;
+  l->cpu = spec->cpu_seconds == UINT64_MAX ? TARS_LIMIT_UNLIMITED
+           : cg && sb->cg.cpu_usage[0]     ? TARS_LIMIT_SANDBOX
+                                           : TARS_LIMIT_PROCESS;
+  /* RLIMIT_NPROC counts the processes of a user in a user namespace: the sandbox's, in total.  */
+  l->pids = spec->pids == UINT64_MAX ? TARS_LIMIT_UNLIMITED : TARS_LIMIT_SANDBOX;
+}
+
+/* Free everything of SB (its processes are gone or killed).  */
+static void
+sandbox_free(struct tars_sandbox *sb)
+{
+  if (sb == NULL)
+    return;
+  for (int i = 0; i < 2; i++)
+    {
+      close_fd(&sb->out[i].rd);
+      free(sb->out[i].data);
+    }
+  close_fd(&sb->in.wr);
+  int *fds[] = {&sb->pidfd, &sb->helper_rd, &sb->epfd, &sb->timerfd, &sb->rep_rd, &sb->changes_fd};
+  for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+    close_fd(fds[i]);
+  tars_cgroup_destroy(&sb->cg);
+  free(sb);
+}
+
+/* Kill and reap what start made, when start fails half-way.  */
+static void
+abort_start(struct tars_sandbox *sb)
+{
+  if (sb->pid > 0)
+    {
+      kill(sb->pid, SIGKILL);
+      if (sb->helper > 0)
+        waitpid(sb->helper, NULL, 0);
+      else
+        waitpid(sb->pid, NULL, 0);
+    }
+  sandbox_free(sb);
+}
+
+static void
+arm_timer(struct tars_sandbox *sb)
+{
+  uint64_t next = 0;
+  if (!sb->exited)
+    {
+      if (sb->deadline_ms)
+        next = sb->deadline_ms;
+      if (sb->next_cpu_ms && (next == 0 || sb->next_cpu_ms < next))
+        next = sb->next_cpu_ms;
+    }
+  if (next == sb->armed_ms)
+    return;
+  sb->armed_ms = next;
+  struct itimerspec its = {0};
+  its.it_value.tv_sec = (time_t)(next / 1000);
+  its.it_value.tv_nsec = (long)(next % 1000) * 1000000;
+  timerfd_settime(sb->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static int
+sandbox_start(const struct tars_spec *spec, struct tars_sandbox *sb, struct tars_error *err)
+{
+  enum tars_stdio_use use[3] = {TARS_STDIO_PASS, TARS_STDIO_PASS, TARS_STDIO_PASS};
+  if (!spec->capture_output && tars_stdio_plan(spec->stdio, use, err) < 0)
+    return -1;
+  char home_bufs[2][4096];
+  struct tars_view_host host = {{NULL, NULL}, NULL};
+  caller_homes(home_bufs, host.homes);
+  cleanup_free char *mountinfo = read_mountinfo();
+  host.mountinfo = mountinfo;
+  struct tars_view view;
+  if (tars_view_build(spec, &host, &view, err) < 0)
+    return -1;
   int ret = -1;
-  int sync[2] = {-1, -1}, rep[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1};
-  int pidfd = -1, changes_fd = -1;
-  pid_t pid = -1;
-  struct capture_buf cout = {.fd = -1}, cerr = {.fd = -1};
+  int sync[2] = {-1, -1}, rep[2] = {-1, -1}, outp[2][2] = {{-1, -1}, {-1, -1}};
+  int inp[2] = {-1, -1};
+  /* After the view: a workspace it refuses is not scanned.  */
+  if (tars_idmap_plan(spec, &sb->idmap, err) < 0)
+    goto out;
 
-  if (spec->changes_out)
-    {
-      changes_fd = open_changes_out(spec, map_uid, map_gid, root_caller, err);
-      if (changes_fd < 0)
-        goto out;
-    }
+  if (spec->changes_out && (sb->changes_fd = open_changes_out(spec, &sb->idmap, err)) < 0)
+    goto out;
   /* A socket, so that telling a dead child to go is EPIPE, not SIGPIPE.  */
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0 || pipe2(rep, O_CLOEXEC) < 0)
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0)
     {
-      tars_error_set(err, errno, "pipe");
+      tars_error_set(err, errno, "socketpair");
       goto out;
     }
-  if (spec->capture_output && (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0))
-    {
-      tars_error_set(err, errno, "pipe");
-      goto out;
-    }
+  if (pipe_high(rep, err) < 0)
+    goto out;
 
-  struct child_ctx ctx = {
+  struct tars_child child = {
       .spec = spec,
-      .home = home,
-      .root_caller = root_caller,
+      .view = &view,
+      .root_caller = sb->idmap.root_caller,
       .sync_rd = sync[0],
       .report_wr = rep[1],
-      .out_wr = out[1],
-      .err_wr = errp[1],
-      .changes_fd = changes_fd,
+      .stdio = {TARS_FD_KEEP, TARS_FD_KEEP, TARS_FD_KEEP},
+      .changes_fd = sb->changes_fd,
   };
-  pid_t outer = getpid();
-  unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
-                        CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
-  uint64_t start = now_ms();
-  pid = (pid_t)syscall(SYS_clone, flags, NULL, &pidfd, NULL, 0);
-  if (pid < 0)
+  for (int i = 0; i < 2; i++)
     {
-      tars_error_set(err, errno, "clone the sandbox's namespaces");
-      if (errno == EPERM || errno == ENOSPC || errno == EUSERS)
-        tars_error_prefix(err,
-                          "user namespaces are not available to uid %u (see "
-                          "/proc/sys/user/max_user_namespaces and your distribution's "
-                          "unprivileged user namespace setting)",
-                          (unsigned)geteuid());
+      bool collect = spec->capture_output;
+      if (!collect && use[i + 1] == TARS_STDIO_NULL)
+        child.stdio[i + 1] = TARS_FD_NULL;
+      if (!collect && use[i + 1] != TARS_STDIO_RELAY)
+        continue;
+      if (pipe_high(outp[i], err) < 0 || set_nonblock(outp[i][0]) < 0)
+        goto out;
+      child.stdio[i + 1] = outp[i][1];
+      sb->out[i].dest = collect ? -1 : i + 1;
+      sb->out[i].max = spec->capture_max ? spec->capture_max : (1 << 20);
+    }
+  if (spec->capture_output || use[0] == TARS_STDIO_NULL)
+    child.stdio[0] = TARS_FD_NULL;
+  else if (use[0] == TARS_STDIO_RELAY)
+    {
+      if (pipe_high(inp, err) < 0 || set_nonblock(inp[1]) < 0)
+        goto out;
+      child.stdio[0] = inp[0];
+      sb->feeding = true;
+    }
+
+  uint64_t start = now_ms();
+  int r = clone_init(sb, &child, err);
+  if (r < 0)
+    {
+      if (r == -1)
+        {
+          tars_error_set(err, errno, "clone the sandbox's namespaces");
+          if (errno == EPERM || errno == ENOSPC || errno == EUSERS)
+            tars_error_prefix(err,
+                              "user namespaces are not available to uid %u (see "
+                              "/proc/sys/user/max_user_namespaces and your distribution's "
+                              "unprivileged user namespace setting)",
+                              (unsigned)geteuid());
+        }
       goto out;
     }
-  if (pid == 0)
-    init_process(&ctx, outer);
-
-  close(sync[0]);
-  sync[0] = -1;
-  close(rep[1]);
-  rep[1] = -1;
-  if (out[1] >= 0)
+  close_fd(&sync[0]);
+  close_fd(&rep[1]);
+  close_fd(&inp[0]);
+  for (int i = 0; i < 2; i++)
     {
-      close(out[1]);
-      close(errp[1]);
-      out[1] = errp[1] = -1;
+      close_fd(&outp[i][1]);
+      sb->out[i].rd = outp[i][0];
+      outp[i][0] = -1;
     }
+  sb->in.wr = inp[1];
+  inp[1] = -1;
+  sb->rep_rd = rep[0];
+  rep[0] = -1;
 
   /* Two steps: the id maps let init build the filesystem view, and meanwhile the cgroup is made
    * and init placed in it, which must be done before init forks the command.  */
-  int r = write_id_maps(pid, map_uid, map_gid, root_caller, err);
+  r = tars_idmap_write(&sb->idmap, sb->pid, err);
   int trees[TARS_MAX_LAYERS + 1];
   size_t n_trees = 0;
-  if (r == 0 && idmap)
-    r = idmapped_trees(spec, pid, trees, &n_trees, err);
+  if (r == 0 && sb->idmap.idmap_layers)
+    r = tars_idmap_trees(spec, sb->pid, trees, &n_trees, err);
   if (r == 0 && send_with_fds(sync[1], 'g', trees, n_trees) < 0)
     r = tars_error_set(err, errno, "start the sandbox's init");
   for (size_t i = 0; i < n_trees; i++)
     close(trees[i]);
+  char note[sizeof sb->limits.note];
   if (r == 0)
-    r = tars_cgroup_create(&cg, spec, result->cgroup_note, sizeof result->cgroup_note, err);
-  if (r == 0 && cg.active)
-    r = tars_cgroup_attach(&cg, pid, err);
-  if (r == 0 && send(sync[1], cg.active ? "c" : "n", 1, MSG_NOSIGNAL) != 1)
+    r = tars_cgroup_create(&sb->cg, spec, note, sizeof note, err);
+  int join[4];
+  size_t n_join = 0;
+  if (r == 0)
+    r = tars_cgroup_open_join(&sb->cg, join, &n_join, err);
+  if (r == 0 && sb->cg.active && n_join == 0)
+    r = tars_cgroup_attach(&sb->cg, sb->pid, err);
+  if (r == 0 && send_with_fds(sync[1], sb->cg.active ? 'c' : 'n', join, n_join) < 0)
     r = tars_error_set(err, errno, "start the sandbox's init");
+  for (size_t i = 0; i < n_join; i++)
+    close(join[i]);
   /* Init builds the view while we make the cgroup: when that failed, init has ended and its
    * report says why, which is the error to give, not the broken pipe it left us.  */
-  siginfo_t si = {0};
-  if (r < 0 && waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-      si.si_pid != 0)
-    r = 0;
   if (r < 0)
     {
-      kill(pid, SIGKILL);
-      waitpid(pid, NULL, 0);
+      struct pollfd p = {.fd = sb->pidfd, .events = POLLIN};
+      if (poll(&p, 1, 0) == 1)
+        r = 0;
+    }
+  if (r < 0)
+    goto out;
+  describe_limits(sb, spec);
+  if (!sb->cg.active)
+    {
+      /* Without a cgroup, say what the limits still are.  */
+      size_t n = (size_t)snprintf(sb->limits.note, sizeof sb->limits.note, "%s", note);
+      if (n < sizeof sb->limits.note &&
+          (sb->limits.memory == TARS_LIMIT_PROCESS || sb->limits.cpu == TARS_LIMIT_PROCESS))
+        snprintf(sb->limits.note + n, sizeof sb->limits.note - n,
+                 "; so --memory (RLIMIT_AS) and --cpu-seconds (RLIMIT_CPU) bind each process, "
+                 "not the sandbox: each of its processes may use that much, and memfd and "
+                 "tmpfs pages are not counted; --pids is a total");
+    }
+
+  /* The loop's descriptors.  */
+  sb->epfd = epoll_create1(EPOLL_CLOEXEC);
+  sb->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (sb->epfd < 0 || sb->timerfd < 0 || watch(sb, EPOLL_CTL_ADD, sb->pidfd, TAG_PID, EPOLLIN) ||
+      watch(sb, EPOLL_CTL_ADD, sb->timerfd, TAG_TIMER, EPOLLIN) < 0)
+    {
+      tars_error_set(err, errno, "epoll");
       goto out;
     }
-  result->cgroup_applied = cg.active;
-  if (!cg.active && spec->as_bytes == UINT64_MAX && spec->memory_bytes != UINT64_MAX)
+  for (int i = 0; i < 2; i++)
+    if (sb->out[i].rd >= 0 &&
+        watch(sb, EPOLL_CTL_ADD, sb->out[i].rd, i == 0 ? TAG_OUT : TAG_ERR, EPOLLIN) < 0)
+      {
+        tars_error_set(err, errno, "epoll");
+        goto out;
+      }
+  if (spec->cancel_fd > 0)
     {
-      size_t n = strlen(result->cgroup_note);
-      snprintf(result->cgroup_note + n, sizeof result->cgroup_note - n,
-               "; the memory limit is applied as an address-space limit (RLIMIT_AS) instead");
-    }
-  close(sync[1]);
-  sync[1] = -1;
-
-  /* Wait for init to end, the timeout, and output.  */
-  cout.fd = steal_fd(&out[0]);
-  cout.max = spec->capture_max ? spec->capture_max : (1 << 20);
-  cerr.fd = steal_fd(&errp[0]);
-  cerr.max = cout.max;
-  bool exited = false;
-  uint64_t deadline =
-      spec->timeout_ms && spec->timeout_ms != UINT64_MAX ? start + spec->timeout_ms : 0;
-  while (!exited || cout.fd >= 0 || cerr.fd >= 0)
-    {
-      struct pollfd pfd[4];
-      int nfds = 0;
-      pfd[nfds++] = (struct pollfd){.fd = exited ? -1 : pidfd, .events = POLLIN};
-      pfd[nfds++] = (struct pollfd){.fd = cout.fd, .events = POLLIN};
-      pfd[nfds++] = (struct pollfd){.fd = cerr.fd, .events = POLLIN};
-      pfd[nfds++] = (struct pollfd){.fd = exited || spec->cancel_fd <= 0 ? -1 : spec->cancel_fd,
-                                    .events = POLLIN};
-      int wait_ms = -1;
-      if (deadline && !exited)
+      sb->cancel_fd = spec->cancel_fd;
+      if (watch(sb, EPOLL_CTL_ADD, sb->cancel_fd, TAG_CANCEL, EPOLLIN) < 0)
         {
-          uint64_t now = now_ms();
-          wait_ms = now >= deadline ? 0 : (int)(deadline - now);
-        }
-      int r = poll(pfd, (nfds_t)nfds, wait_ms);
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r < 0)
-        {
-          tars_error_set(err, errno, "poll");
-          kill(pid, SIGKILL);
-          waitpid(pid, NULL, 0);
+          tars_error_set(err, errno, "epoll the cancel descriptor %d", sb->cancel_fd);
           goto out;
         }
-      if (r == 0 && !exited)
-        {
-          /* Killing init kills the whole pid namespace.  */
-          result->timed_out = true;
-          kill(pid, SIGKILL);
-          exited = true;
-          continue;
-        }
-      if (pfd[3].revents && !exited)
-        {
-          result->cancelled = true;
-          kill(pid, SIGKILL);
-          exited = true;
-          continue;
-        }
-      if (pfd[0].revents)
-        exited = true;
-      for (int i = 1; i < 3; i++)
-        if (pfd[i].revents)
-          {
-            struct capture_buf *b = i == 1 ? &cout : &cerr;
-            if (!capture_read(b))
-              {
-                close(b->fd);
-                b->fd = -1;
-              }
-          }
-      if (exited && pfd[1].fd < 0 && pfd[2].fd < 0)
-        break;
     }
-  int wst;
-  while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
-    ;
-  struct report report;
-  ssize_t n = read_all(rep[0], &report, sizeof report);
-
-  result->out = cout.data;
-  result->out_len = cout.len;
-  result->out_dropped = cout.dropped;
-  result->err = cerr.data;
-  result->err_len = cerr.len;
-  result->err_dropped = cerr.dropped;
-  cout.data = cerr.data = NULL;
-
-  if (result->cancelled)
+  if (sb->feeding)
     {
-      result->status = 130;
-      result->signal = SIGKILL;
-      ret = 0;
+      sb->in.pollable = watch(sb, EPOLL_CTL_ADD, 0, TAG_IN_SRC, EPOLLIN) == 0;
+      sb->in.interest_src = sb->in.pollable ? EPOLLIN : 0;
+      sb->in.interest_wr = sb->in.pollable ? 0 : EPOLLOUT;
+      if (watch(sb, EPOLL_CTL_ADD, sb->in.wr, TAG_IN_WR, sb->in.interest_wr) < 0)
+        {
+          tars_error_set(err, errno, "epoll");
+          goto out;
+        }
+    }
+  if (spec->timeout_ms && spec->timeout_ms != UINT64_MAX)
+    sb->deadline_ms = start + spec->timeout_ms;
+  if (sb->limits.cpu == TARS_LIMIT_SANDBOX)
+    {
+      sb->cpu_limit_ns = spec->cpu_seconds * 1000000000ULL;
+      sb->next_cpu_ms = now_ms() + 50;
+    }
+  arm_timer(sb);
+  ret = 0;
+
+out:
+  for (int *fd = (int[]){sync[0], sync[1], rep[0], rep[1], inp[0], inp[1], outp[0][0], outp[0][1],
+                         outp[1][0], outp[1][1], -2};
+       *fd != -2; fd++)
+    if (*fd >= 0)
+      close(*fd);
+  tars_view_free(&view);
+  return ret;
+}
+
+int
+tars_sandbox_start(const struct tars_spec *spec, struct tars_sandbox **sbp, struct tars_error *err)
+{
+  *sbp = NULL;
+  if (tars_spec_validate(spec, err) < 0)
+    return -1;
+  struct tars_sandbox *sb = calloc(1, sizeof *sb);
+  if (sb == NULL)
+    return tars_error_set(err, ENOMEM, "sandbox");
+  int *fds[] = {&sb->pidfd,      &sb->helper_rd, &sb->epfd,      &sb->timerfd, &sb->rep_rd,
+                &sb->changes_fd, &sb->out[0].rd, &sb->out[1].rd, &sb->in.wr};
+  for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+    *fds[i] = -1;
+  sb->out[0].dest = sb->out[1].dest = -1;
+  if (sandbox_start(spec, sb, err) < 0)
+    {
+      abort_start(sb);
+      return -1;
+    }
+  *sbp = sb;
+  return 0;
+}
+
+int
+tars_sandbox_fd(const struct tars_sandbox *sb)
+{
+  return sb->epfd;
+}
+
+pid_t
+tars_sandbox_pid(const struct tars_sandbox *sb)
+{
+  return sb->pid;
+}
+
+int
+tars_sandbox_pidfd(const struct tars_sandbox *sb)
+{
+  return sb->pidfd;
+}
+
+uint64_t
+tars_sandbox_deadline(const struct tars_sandbox *sb)
+{
+  return sb->armed_ms;
+}
+
+const struct tars_limits *
+tars_sandbox_limits(const struct tars_sandbox *sb)
+{
+  return &sb->limits;
+}
+
+void
+tars_sandbox_kill(struct tars_sandbox *sb)
+{
+  if (sb->exited || sb->killed)
+    return;
+  sb->cancelled = true;
+  kill_init(sb);
+}
+
+/* Read what a stream has; at end of file, stop watching it.  */
+static void
+drain(struct tars_sandbox *sb, struct stream *s)
+{
+  char tmp[65536];
+  for (int rounds = 0; rounds < 16 && s->rd >= 0; rounds++)
+    {
+      ssize_t n = read(s->rd, tmp, sizeof tmp);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        return;
+      if (n <= 0)
+        {
+          unwatch(sb, s->rd);
+          close_fd(&s->rd);
+          return;
+        }
+      if (s->dest >= 0)
+        {
+          /* A caller's descriptor that takes no more: the rest is dropped, and still read, so
+           * that the command never blocks on it.  */
+          if (!s->dest_failed && !write_nosigpipe(s->dest, tmp, (size_t)n))
+            s->dest_failed = true;
+          continue;
+        }
+      size_t keep = (size_t)n;
+      if (s->len + keep > s->max)
+        keep = s->max > s->len ? s->max - s->len : 0;
+      s->dropped += (size_t)n - keep;
+      if (keep == 0)
+        continue;
+      if (s->len + keep + 1 > s->cap)
+        {
+          size_t ncap = s->cap ? s->cap * 2 : 65536;
+          while (ncap < s->len + keep + 1)
+            ncap *= 2;
+          char *nd = realloc(s->data, ncap);
+          if (nd == NULL)
+            {
+              s->dropped += keep;
+              continue;
+            }
+          s->data = nd;
+          s->cap = ncap;
+        }
+      memcpy(s->data + s->len, tmp, keep);
+      s->len += keep;
+      s->data[s->len] = '\0';
+    }
+}
+
+static void
+feed_stop(struct tars_sandbox *sb)
+{
+  if (!sb->feeding)
+    return;
+  sb->feeding = false;
+  if (sb->in.pollable)
+    unwatch(sb, 0);
+  unwatch(sb, sb->in.wr);
+  close_fd(&sb->in.wr);
+}
+
+/* Move the caller's stdin into the command's pipe as far as both allow, then watch for what
+ * lets it go on: stdin readable (an empty buffer) or the pipe writable (a full one, or stdin a
+ * regular file, which is always readable).  */
+static void
+feed(struct tars_sandbox *sb, bool src_ready)
+{
+  struct feed *f = &sb->in;
+  for (;;)
+    {
+      if (f->off == f->len)
+        {
+          f->off = f->len = 0;
+          if (f->eof)
+            {
+              feed_stop(sb);
+              return;
+            }
+          if (f->pollable && !src_ready)
+            break;
+          ssize_t n = read(0, f->buf, sizeof f->buf);
+          if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            break;
+          if (n <= 0)
+            {
+              f->eof = true;
+              continue;
+            }
+          f->len = (size_t)n;
+          src_ready = false;
+        }
+      ssize_t n = write(f->wr, f->buf + f->off, f->len - f->off);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        break;
+      if (n <= 0)
+        {
+          /* The command closed its stdin.  */
+          feed_stop(sb);
+          return;
+        }
+      f->off += (size_t)n;
+    }
+  unsigned want_src = f->pollable && f->off == f->len ? EPOLLIN : 0;
+  unsigned want_wr = f->off < f->len || !f->pollable ? EPOLLOUT : 0;
+  if (f->pollable && want_src != f->interest_src)
+    watch(sb, EPOLL_CTL_MOD, 0, TAG_IN_SRC, want_src);
+  if (want_wr != f->interest_wr)
+    watch(sb, EPOLL_CTL_MOD, f->wr, TAG_IN_WR, want_wr);
+  f->interest_src = want_src;
+  f->interest_wr = want_wr;
+}
+
+/* The timeout and the cgroup's CPU time.  */
+static void
+check_deadlines(struct tars_sandbox *sb)
+{
+  if (sb->exited || sb->killed)
+    return;
+  uint64_t now = now_ms();
+  if (sb->deadline_ms && now >= sb->deadline_ms)
+    {
+      sb->timed_out = true;
+      kill_init(sb);
+      return;
+    }
+  if (sb->next_cpu_ms && now >= sb->next_cpu_ms)
+    {
+      uint64_t used = 0;
+      struct tars_error ignored;
+      if (tars_cgroup_cpu_ns(&sb->cg, &used, &ignored) < 0)
+        {
+          sb->next_cpu_ms = now + 1000;
+          return;
+        }
+      if (used >= sb->cpu_limit_ns)
+        {
+          sb->cpu_exceeded = true;
+          kill_init(sb);
+          return;
+        }
+      /* Not before the limit could be reached with every CPU busy, between 20 ms and 1 s.  */
+      static long cpus;
+      if (cpus <= 0)
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+      uint64_t wait = (sb->cpu_limit_ns - used) / 1000000 / (uint64_t)(cpus > 0 ? cpus : 1);
+      sb->next_cpu_ms = now + (wait < 20 ? 20 : wait > 1000 ? 1000 : wait);
+    }
+}
+
+int
+tars_sandbox_process(struct tars_sandbox *sb, struct tars_error *err)
+{
+  if (sb->done)
+    return 1;
+  struct epoll_event ev[8];
+  int n = epoll_wait(sb->epfd, ev, 8, 0);
+  if (n < 0 && errno != EINTR)
+    {
+      tars_error_set(err, errno, "epoll_wait");
+      sb->failed = true;
+      sb->error = *err;
+      kill_init(sb);
+      return -1;
+    }
+  bool src_ready = false, wr_ready = false;
+  for (int i = 0; i < n; i++)
+    switch ((enum tag)ev[i].data.u32)
+      {
+      case TAG_PID:
+        sb->exited = true;
+        unwatch(sb, sb->pidfd);
+        break;
+      case TAG_OUT:
+        drain(sb, &sb->out[0]);
+        break;
+      case TAG_ERR:
+        drain(sb, &sb->out[1]);
+        break;
+      case TAG_IN_SRC:
+        src_ready = true;
+        break;
+      case TAG_IN_WR:
+        wr_ready = true;
+        break;
+      case TAG_CANCEL:
+        unwatch(sb, sb->cancel_fd);
+        if (!sb->exited && !sb->killed)
+          {
+            sb->cancelled = true;
+            kill_init(sb);
+          }
+        break;
+      case TAG_TIMER:
+        {
+          uint64_t ticks;
+          (void)!read(sb->timerfd, &ticks, sizeof ticks);
+          sb->armed_ms = 0;
+        }
+        break;
+      }
+  if (sb->feeding && (src_ready || wr_ready))
+    feed(sb, src_ready);
+  check_deadlines(sb);
+  if (sb->exited)
+    {
+      feed_stop(sb);
+      /* What is left in the pipes is there to read now: init and the command are gone.  */
+      drain(sb, &sb->out[0]);
+      drain(sb, &sb->out[1]);
+    }
+  arm_timer(sb);
+  if (sb->exited && sb->out[0].rd < 0 && sb->out[1].rd < 0)
+    sb->done = true;
+  if (sb->failed)
+    {
+      *err = sb->error;
+      return -1;
+    }
+  return sb->done ? 1 : 0;
+}
+
+static void
+wait_done(struct tars_sandbox *sb)
+{
+  struct tars_error ignored;
+  while (!sb->done)
+    {
+      struct pollfd p = {.fd = sb->epfd, .events = POLLIN};
+      if (poll(&p, 1, -1) < 0 && errno != EINTR)
+        {
+          /* No way to wait: the sandbox goes, and its end is read below.  */
+          kill_init(sb);
+          sb->exited = true;
+        }
+      tars_sandbox_process(sb, &ignored);
+      if (sb->exited && !sb->done)
+        {
+          /* Nothing but output is left: take it as it comes, blocking.  */
+          for (int i = 0; i < 2; i++)
+            if (sb->out[i].rd >= 0)
+              {
+                int fl = fcntl(sb->out[i].rd, F_GETFL);
+                fcntl(sb->out[i].rd, F_SETFL, fl & ~O_NONBLOCK);
+              }
+        }
+    }
+}
+
+int
+tars_sandbox_finish(struct tars_sandbox *sb, struct tars_result *result, struct tars_error *err)
+{
+  memset(result, 0, sizeof *result);
+  int ret = -1;
+  wait_done(sb);
+
+  int wst = 0;
+  if (sb->helper > 0)
+    {
+      while (waitpid(sb->helper, NULL, 0) < 0 && errno == EINTR)
+        ;
+      if (read_all(sb->helper_rd, &wst, sizeof wst) != (ssize_t)sizeof wst)
+        wst = 0;
+    }
+  else
+    {
+      siginfo_t si = {0};
+      while (waitid(P_PIDFD, (id_t)sb->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+        ;
+      wst = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status & 0x7f;
+    }
+  struct tars_report report;
+  ssize_t n = read_all(sb->rep_rd, &report, sizeof report);
+
+  result->out = sb->out[0].data;
+  result->out_len = sb->out[0].len;
+  result->out_dropped = sb->out[0].dropped;
+  result->err = sb->out[1].data;
+  result->err_len = sb->out[1].len;
+  result->err_dropped = sb->out[1].dropped;
+  sb->out[0].data = sb->out[1].data = NULL;
+  result->cgroup_applied = sb->cg.active;
+  snprintf(result->cgroup_note, sizeof result->cgroup_note, "%s", sb->limits.note);
+
+  if (sb->failed)
+    {
+      *err = sb->error;
       goto out;
     }
-  if (result->timed_out)
+  if (sb->cancelled || sb->timed_out || sb->cpu_exceeded)
     {
-      result->status = 124;
-      result->signal = SIGKILL;
+      result->cancelled = sb->cancelled;
+      result->timed_out = sb->timed_out;
+      result->cpu_exceeded = sb->cpu_exceeded;
+      result->signal = sb->cpu_exceeded ? SIGXCPU : SIGKILL;
+      result->status = sb->cancelled ? 130 : sb->timed_out ? 124 : 128 + SIGXCPU;
       ret = 0;
       goto out;
     }
@@ -814,7 +1100,8 @@ tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struc
       snprintf(result->exec_error, sizeof result->exec_error, "%s", report.error.msg);
     }
   result->changes = report.changes;
-  if (idmap && changes_fd >= 0 && give_back_changes(changes_fd, err) < 0)
+  result->rejected = report.rejected;
+  if (sb->idmap.idmap_layers && sb->changes_fd >= 0 && give_back_changes(sb->changes_fd, err) < 0)
     goto out;
   if (WIFEXITED(report.status))
     result->status = WEXITSTATUS(report.status);
@@ -826,17 +1113,20 @@ tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struc
   ret = 0;
 
 out:
-  for (int *fd = (int[]){sync[0], sync[1], rep[0], rep[1], out[0], out[1], errp[0], errp[1], pidfd,
-                         changes_fd, cout.fd, cerr.fd, -2};
-       *fd != -2; fd++)
-    if (*fd >= 0)
-      close(*fd);
-  free(cout.data);
-  free(cerr.data);
-  tars_cgroup_destroy(&cg);
+  sandbox_free(sb);
   if (ret < 0)
     tars_result_free(result);
   return ret;
+}
+
+int
+tars_sandbox_run(const struct tars_spec *spec, struct tars_result *result, struct tars_error *err)
+{
+  struct tars_sandbox *sb;
+  memset(result, 0, sizeof *result);
+  if (tars_sandbox_start(spec, &sb, err) < 0)
+    return -1;
+  return tars_sandbox_finish(sb, result, err);
 }
 
 void

@@ -128,10 +128,8 @@ free_unshared(struct tars_spec *a, const struct tars_spec *b)
     free_strv(a->argv);
   if (a->envp != b->envp)
     free_strv(a->envp);
-  char **mine[] = {&a->cwd,         &a->workspace, &a->rootfs,
-                   &a->changes_out, &a->hostname,  &a->gateway_socket};
-  char *const theirs[] = {b->cwd,         b->workspace, b->rootfs,
-                          b->changes_out, b->hostname,  b->gateway_socket};
+  char **mine[] = {&a->cwd, &a->workspace, &a->rootfs, &a->changes_out, &a->hostname};
+  char *const theirs[] = {b->cwd, b->workspace, b->rootfs, b->changes_out, b->hostname};
   for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++)
     if (*mine[i] != theirs[i])
       free(*mine[i]);
@@ -144,6 +142,15 @@ free_unshared(struct tars_spec *a, const struct tars_spec *b)
   for (size_t i = 0; i < na; i++)
     if (i >= nb || a->masks[i] != b->masks[i])
       free(a->masks[i]);
+  na = clamp(a->n_mounts, TARS_MAX_MOUNTS);
+  nb = clamp(b->n_mounts, TARS_MAX_MOUNTS);
+  for (size_t i = 0; i < na; i++)
+    {
+      if (i >= nb || a->mounts[i].source != b->mounts[i].source)
+        free(a->mounts[i].source);
+      if (i >= nb || a->mounts[i].dest != b->mounts[i].dest)
+        free(a->mounts[i].dest);
+    }
 }
 
 void
@@ -198,10 +205,10 @@ own_borrowed(struct tars_spec *s, struct tars_error *err)
   memset(&none, 0, sizeof none);
   memset(copy.layers, 0, sizeof copy.layers);
   memset(copy.masks, 0, sizeof copy.masks);
+  memset(copy.mounts, 0, sizeof copy.mounts);
   copy.argv = copy.envp = NULL;
   copy.cwd = copy.workspace = copy.rootfs = copy.changes_out = copy.hostname = NULL;
-  copy.gateway_socket = NULL;
-  copy.n_layers = copy.n_masks = 0;
+  copy.n_layers = copy.n_masks = copy.n_mounts = 0;
 
   if ((s->argv && (copy.argv = strv_dup(s->argv, err)) == NULL) ||
       (s->envp && (copy.envp = strv_dup(s->envp, err)) == NULL) ||
@@ -209,8 +216,7 @@ own_borrowed(struct tars_spec *s, struct tars_error *err)
       (s->workspace && (copy.workspace = xstrdup(s->workspace, err)) == NULL) ||
       (s->rootfs && (copy.rootfs = xstrdup(s->rootfs, err)) == NULL) ||
       (s->changes_out && (copy.changes_out = xstrdup(s->changes_out, err)) == NULL) ||
-      (s->hostname && (copy.hostname = xstrdup(s->hostname, err)) == NULL) ||
-      (s->gateway_socket && (copy.gateway_socket = xstrdup(s->gateway_socket, err)) == NULL))
+      (s->hostname && (copy.hostname = xstrdup(s->hostname, err)) == NULL))
     goto fail;
   for (; copy.n_layers < clamp(s->n_layers, TARS_MAX_LAYERS); copy.n_layers++)
     if (s->layers[copy.n_layers] &&
@@ -220,8 +226,22 @@ own_borrowed(struct tars_spec *s, struct tars_error *err)
     if (s->masks[copy.n_masks] &&
         (copy.masks[copy.n_masks] = xstrdup(s->masks[copy.n_masks], err)) == NULL)
       goto fail;
+  for (; copy.n_mounts < clamp(s->n_mounts, TARS_MAX_MOUNTS); copy.n_mounts++)
+    {
+      const struct tars_mount *m = &s->mounts[copy.n_mounts];
+      struct tars_mount *c = &copy.mounts[copy.n_mounts];
+      c->type = m->type;
+      c->size = m->size;
+      if ((m->source && (c->source = xstrdup(m->source, err)) == NULL) ||
+          (m->dest && (c->dest = xstrdup(m->dest, err)) == NULL))
+        {
+          copy.n_mounts++;
+          goto fail;
+        }
+    }
   copy.n_layers = s->n_layers;
   copy.n_masks = s->n_masks;
+  copy.n_mounts = s->n_mounts;
   copy.owned = true;
   *s = copy;
   return 0;
@@ -611,6 +631,8 @@ enum key_type
   KEY_NET,
   KEY_LIMIT,
   KEY_BOOL,
+  KEY_STDIO,
+  KEY_MOUNTS,
 };
 
 struct key_desc
@@ -633,7 +655,6 @@ static const struct key_desc keys[] = {
     {"changes_out", KEY_PATH, F(changes_out), 0, 0},
     {"masks", KEY_PATHS, F(masks), F(n_masks), TARS_MAX_MASKS},
     {"hostname", KEY_HOSTNAME, F(hostname), 0, 0},
-    {"gateway_socket", KEY_PATH, F(gateway_socket), 0, 0},
     {"net", KEY_NET, F(net), 0, 0},
     {"timeout", KEY_LIMIT, 0, 0, 0},
     {"memory", KEY_LIMIT, 0, 0, 0},
@@ -646,6 +667,9 @@ static const struct key_desc keys[] = {
     {"tmp_size", KEY_LIMIT, 0, 0, 0},
     {"cpu_percent", KEY_LIMIT, 0, 0, 0},
     {"capture_output", KEY_BOOL, F(capture_output), 0, 0},
+    {"ro_workspace", KEY_BOOL, F(ro_workspace), 0, 0},
+    {"stdio", KEY_STDIO, F(stdio), 0, 0},
+    {"mounts", KEY_MOUNTS, F(mounts), F(n_mounts), TARS_MAX_MOUNTS},
 };
 #undef F
 
@@ -786,6 +810,150 @@ load_limit(struct tars_spec *spec, const char *key, const cJSON *v, struct tars_
   return 0;
 }
 
+static const char *const mount_type_names[] = {
+    [TARS_MOUNT_RO_BIND] = "ro-bind",
+    [TARS_MOUNT_BIND_SOCKET] = "bind-socket",
+    [TARS_MOUNT_TMPFS] = "tmpfs",
+    [TARS_MOUNT_DIR] = "dir",
+};
+#define N_MOUNT_TYPES (sizeof mount_type_names / sizeof mount_type_names[0])
+
+/* A size given in a JSON value: a number of bytes or a size string.  */
+static int
+json_size(const char *field, const cJSON *v, uint64_t *out, struct tars_error *err)
+{
+  if (cJSON_IsString(v))
+    {
+      if (tars_parse_size(v->valuestring, out, err) < 0)
+        return tars_error_prefix(err, "%s", field);
+      return 0;
+    }
+  if (!cJSON_IsNumber(v))
+    return tars_error_invalid(err, "%s: expected a number of bytes or a size string, got %s", field,
+                              json_type_name(v));
+  double d = v->valuedouble;
+  if (d < 0 || d >= (double)MAX_JSON_INTEGER || (double)(uint64_t)d != d)
+    return tars_error_invalid(err, "%s: %g is not a whole number of bytes below 2^53", field, d);
+  *out = (uint64_t)d;
+  return 0;
+}
+
+/* One entry of "mounts": {"type", "source", "dest", "size"}, into M (strings malloc'd).  */
+static int
+load_mount(int i, const cJSON *o, struct tars_mount *m, struct tars_error *err)
+{
+  char field[96];
+  if (!cJSON_IsObject(o))
+    return tars_error_invalid(err, "key \"mounts\": entry %d: expected an object, got %s", i,
+                              json_type_name(o));
+  const cJSON *type = NULL, *source = NULL, *dest = NULL, *size = NULL;
+  const cJSON *f;
+  cJSON_ArrayForEach(f, o)
+  {
+    const cJSON **slot = strcmp(f->string, "type") == 0     ? &type
+                         : strcmp(f->string, "source") == 0 ? &source
+                         : strcmp(f->string, "dest") == 0   ? &dest
+                         : strcmp(f->string, "size") == 0   ? &size
+                                                            : NULL;
+    if (slot == NULL)
+      return tars_error_invalid(err,
+                                "key \"mounts\": entry %d: unknown key %s (expected \"type\", "
+                                "\"source\", \"dest\" or \"size\")",
+                                i, quote(f->string).s);
+    if (*slot)
+      return tars_error_invalid(err, "key \"mounts\": entry %d: key \"%s\" given twice", i,
+                                f->string);
+    *slot = f;
+  }
+  if (type == NULL)
+    return tars_error_invalid(err, "key \"mounts\": entry %d: no \"type\"", i);
+  if (!cJSON_IsString(type))
+    return tars_error_invalid(err, "key \"mounts\": entry %d: \"type\": expected a string, got %s",
+                              i, json_type_name(type));
+  size_t t = 0;
+  while (t < N_MOUNT_TYPES && strcmp(mount_type_names[t], type->valuestring) != 0)
+    t++;
+  if (t == N_MOUNT_TYPES)
+    return tars_error_invalid(err,
+                              "key \"mounts\": entry %d: \"type\" %s: expected \"ro-bind\", "
+                              "\"bind-socket\", \"tmpfs\" or \"dir\"",
+                              i, quote(type->valuestring).s);
+  m->type = (enum tars_mount_type)t;
+  bool takes_source = m->type == TARS_MOUNT_RO_BIND || m->type == TARS_MOUNT_BIND_SOCKET;
+  if (takes_source && source == NULL)
+    return tars_error_invalid(err, "key \"mounts\": entry %d (%s): no \"source\"", i,
+                              mount_type_names[t]);
+  if (!takes_source && source)
+    return tars_error_invalid(err, "key \"mounts\": entry %d (%s): takes no \"source\"", i,
+                              mount_type_names[t]);
+  if (!takes_source && dest == NULL)
+    return tars_error_invalid(err, "key \"mounts\": entry %d (%s): no \"dest\"", i,
+                              mount_type_names[t]);
+  if (size && m->type != TARS_MOUNT_TMPFS)
+    return tars_error_invalid(err, "key \"mounts\": entry %d (%s): takes no \"size\"", i,
+                              mount_type_names[t]);
+  const cJSON *paths[2] = {source, dest};
+  char **outs[2] = {&m->source, &m->dest};
+  for (int p = 0; p < 2; p++)
+    {
+      if (paths[p] == NULL)
+        continue;
+      snprintf(field, sizeof field, "key \"mounts\": entry %d: \"%s\"", i,
+               p == 0 ? "source" : "dest");
+      if (!cJSON_IsString(paths[p]))
+        return tars_error_invalid(err, "%s: expected a string (an absolute path), got %s", field,
+                                  json_type_name(paths[p]));
+      if (check_path_syntax(field, paths[p]->valuestring, err) < 0)
+        return -1;
+      if ((*outs[p] = xstrdup(paths[p]->valuestring, err)) == NULL)
+        return -1;
+    }
+  if (size)
+    {
+      snprintf(field, sizeof field, "key \"mounts\": entry %d: \"size\"", i);
+      if (json_size(field, size, &m->size, err) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+static void
+mounts_free(struct tars_mount *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      free(v[i].source);
+      free(v[i].dest);
+    }
+}
+
+static int
+load_mounts(struct tars_spec *spec, const cJSON *v, struct tars_error *err)
+{
+  if (!cJSON_IsArray(v))
+    return wrong_type("mounts", "an array of objects", v, err);
+  int n = cJSON_GetArraySize(v);
+  if (n > TARS_MAX_MOUNTS)
+    return tars_error_invalid(err, "key \"mounts\": %d entries, at most %d", n, TARS_MAX_MOUNTS);
+  struct tars_mount tmp[TARS_MAX_MOUNTS];
+  memset(tmp, 0, sizeof tmp);
+  int i = 0;
+  const cJSON *item;
+  cJSON_ArrayForEach(item, v)
+  {
+    if (load_mount(i, item, &tmp[i], err) < 0)
+      {
+        mounts_free(tmp, (size_t)i + 1);
+        return -1;
+      }
+    i++;
+  }
+  /* The old entries stay referenced by the loader's copy of the spec, which frees them.  */
+  memcpy(spec->mounts, tmp, sizeof tmp);
+  spec->n_mounts = (size_t)i;
+  return 0;
+}
+
 static int
 load_key(struct tars_spec *spec, const struct key_desc *k, const cJSON *v, struct tars_error *err)
 {
@@ -872,6 +1040,21 @@ load_key(struct tars_spec *spec, const struct key_desc *k, const cJSON *v, struc
         return wrong_type(k->key, "true or false", v, err);
       *(bool *)(base + k->offset) = cJSON_IsTrue(v);
       return 0;
+
+    case KEY_STDIO:
+      if (!cJSON_IsString(v))
+        return wrong_type(k->key, "\"pipe\" or \"inherit\"", v, err);
+      if (strcmp(v->valuestring, "pipe") == 0)
+        spec->stdio = TARS_STDIO_PIPE;
+      else if (strcmp(v->valuestring, "inherit") == 0)
+        spec->stdio = TARS_STDIO_INHERIT;
+      else
+        return tars_error_invalid(err, "key \"stdio\": %s: expected \"pipe\" or \"inherit\"",
+                                  quote(v->valuestring).s);
+      return 0;
+
+    case KEY_MOUNTS:
+      return load_mounts(spec, v, err);
     }
   return 0;
 }
@@ -1011,6 +1194,94 @@ tars_spec_load_json(struct tars_spec *spec, const char *json, size_t len, struct
 
 /* Validation.  */
 
+/* PATH is DIR or below it.  */
+static bool
+path_within(const char *path, const char *dir)
+{
+  size_t n = strlen(dir);
+  if (strcmp(dir, "/") == 0)
+    return true;
+  return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+static int
+check_mount(size_t i, const struct tars_mount *m, const char *workspace, struct tars_error *err)
+{
+  char field[48];
+  struct stat st;
+  if ((size_t)m->type >= N_MOUNT_TYPES)
+    return tars_error_invalid(err, "mounts[%zu]: unknown type %d", i, (int)m->type);
+  const char *name = mount_type_names[m->type];
+  bool takes_source = m->type == TARS_MOUNT_RO_BIND || m->type == TARS_MOUNT_BIND_SOCKET;
+  if (takes_source && m->source == NULL)
+    return tars_error_invalid(err, "mounts[%zu] (%s): no source", i, name);
+  if (!takes_source && m->source)
+    return tars_error_invalid(err, "mounts[%zu] (%s): takes no source", i, name);
+  const char *dest = m->dest ? m->dest : m->source;
+  if (dest == NULL)
+    return tars_error_invalid(err, "mounts[%zu] (%s): no dest", i, name);
+  if (m->type != TARS_MOUNT_TMPFS && m->size != 0)
+    return tars_error_invalid(err, "mounts[%zu] (%s): takes no size", i, name);
+  if (m->type == TARS_MOUNT_TMPFS && m->size != 0 && (m->size < 4 * KIB || m->size == UINT64_MAX))
+    return tars_error_invalid(err, "mounts[%zu] (tmpfs): size %" PRIu64 ": at least 4K, finite", i,
+                              m->size);
+
+  if (takes_source)
+    {
+      snprintf(field, sizeof field, "mounts[%zu] (%s) source", i, name);
+      if (check_path_syntax(field, m->source, err) < 0)
+        return -1;
+      if (stat(m->source, &st) < 0)
+        return invalid_errno(err, errno, "%s %s", field, quote(m->source).s);
+      if (m->type == TARS_MOUNT_RO_BIND && !S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+        return tars_error_invalid(err, "%s %s: not a directory or a regular file", field,
+                                  quote(m->source).s);
+      if (m->type == TARS_MOUNT_BIND_SOCKET && !S_ISSOCK(st.st_mode))
+        return tars_error_invalid(err, "%s %s: not a Unix socket", field, quote(m->source).s);
+    }
+  snprintf(field, sizeof field, "mounts[%zu] (%s) dest", i, name);
+  if (check_path_syntax(field, dest, err) < 0)
+    return -1;
+  if (strcmp(dest, "/") == 0)
+    return tars_error_invalid(err, "%s \"/\": cannot replace the root", field);
+  static const char *const reserved[] = {"/proc", "/dev", "/sys"};
+  for (size_t r = 0; r < sizeof reserved / sizeof reserved[0]; r++)
+    if (path_within(dest, reserved[r]))
+      return tars_error_invalid(err, "%s %s: inside %s, which tars mounts itself", field,
+                                quote(dest).s, reserved[r]);
+  /* The workspace is mounted after the entries: one below it would be hidden, or would create
+   * its mount point in the overlay's upper layer, which is captured as a change.  */
+  if (workspace && path_within(dest, workspace))
+    return tars_error_invalid(err, "%s %s: inside the workspace %s", field, quote(dest).s,
+                              quote(workspace).s);
+  return 0;
+}
+
+int
+tars_spec_add_mount(struct tars_spec *spec, enum tars_mount_type type, const char *source,
+                    const char *dest, uint64_t size, struct tars_error *err)
+{
+  if (spec->n_mounts >= TARS_MAX_MOUNTS)
+    return tars_error_invalid(err, "mounts: at most %d entries", TARS_MAX_MOUNTS);
+  struct tars_mount m = {.type = type, .size = size};
+  if (spec->owned)
+    {
+      if ((source && (m.source = xstrdup(source, err)) == NULL) ||
+          (dest && (m.dest = xstrdup(dest, err)) == NULL))
+        {
+          free(m.source);
+          return -1;
+        }
+    }
+  else
+    {
+      m.source = (char *)source;
+      m.dest = (char *)dest;
+    }
+  spec->mounts[spec->n_mounts++] = m;
+  return 0;
+}
+
 static int
 check_dir(const char *field, const char *path, struct tars_error *err)
 {
@@ -1129,20 +1400,24 @@ tars_spec_validate(const struct tars_spec *spec, struct tars_error *err)
         return -1;
     }
 
+  if (spec->ro_workspace && spec->workspace == NULL)
+    return tars_error_invalid(err, "ro_workspace: there is no workspace to show read-only");
+  if (spec->ro_workspace && spec->changes_out)
+    return tars_error_invalid(err, "changes_out %s: a read-only workspace has no changes",
+                              quote(spec->changes_out).s);
+  if (spec->stdio != TARS_STDIO_PIPE && spec->stdio != TARS_STDIO_INHERIT)
+    return tars_error_invalid(err, "stdio: unknown mode %d (expected pipe or inherit)",
+                              (int)spec->stdio);
+
+  if (spec->n_mounts > TARS_MAX_MOUNTS)
+    return tars_error_invalid(err, "mounts: %zu given, at most %d", spec->n_mounts,
+                              TARS_MAX_MOUNTS);
+  for (size_t i = 0; i < spec->n_mounts; i++)
+    if (check_mount(i, &spec->mounts[i], spec->workspace, err) < 0)
+      return -1;
+
   if (spec->hostname && check_hostname("hostname", spec->hostname, err) < 0)
     return -1;
-
-  if (spec->gateway_socket)
-    {
-      struct stat st;
-      if (check_path_syntax("gateway_socket", spec->gateway_socket, err) < 0)
-        return -1;
-      if (stat(spec->gateway_socket, &st) < 0)
-        return invalid_errno(err, errno, "gateway_socket %s", quote(spec->gateway_socket).s);
-      if (!S_ISSOCK(st.st_mode))
-        return tars_error_invalid(err, "gateway_socket %s: not a Unix socket",
-                                  quote(spec->gateway_socket).s);
-    }
 
   if (spec->net != TARS_NET_NONE && spec->net != TARS_NET_LOOPBACK)
     return tars_error_invalid(err, "net: unknown mode %d (expected none or loopback)",

@@ -32,7 +32,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   tars_spec_free(&spec);
 
   /* A spec whose fields point at memory the caller keeps: the loader copies them first.  */
-  static char arg0[] = "/bin/true", ws[] = "/nonexistent/ws", layer[] = "/nonexistent/layer";
+  static char arg0[] = "/bin/true", ws[] = "/nonexistent/ws", layer[] = "/nonexistent/layer",
+              bind[] = "/nonexistent/bind";
   static char *argv[] = {arg0, NULL};
   tars_spec_init(&spec);
   spec.owned = false;
@@ -40,13 +41,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   spec.workspace = ws;
   spec.layers[0] = layer;
   spec.n_layers = 1;
+  spec.mounts[0] = (struct tars_mount){TARS_MOUNT_RO_BIND, bind, NULL, 0};
+  spec.n_mounts = 1;
   if (tars_spec_load_json(&spec, json, size, &err) == 0)
     {
       if (!spec.owned)
         abort();
       tars_spec_free(&spec);
     }
-  else if (spec.owned || spec.argv != argv || spec.workspace != ws || spec.layers[0] != layer)
+  else if (spec.owned || spec.argv != argv || spec.workspace != ws || spec.layers[0] != layer ||
+           spec.mounts[0].source != bind)
     abort();
 
   cleanup_free char *s = malloc(size + 1);

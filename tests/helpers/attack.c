@@ -25,11 +25,15 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/personality.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -650,6 +654,191 @@ a_compat_abi(int argc, char **argv)
 #endif
 }
 
+/* socket() through the i386 socketcall multiplexer and the i386 socket syscall, and TIOCSTI
+ * through the x32 ioctl: the filter must see them as it sees the native calls.  */
+static int
+a_compat_route(int argc, char **argv)
+{
+#if defined(__x86_64__)
+  const char *what = argv[0];
+  fflush(stdout);
+  pid_t c = fork();
+  if (c == 0)
+    {
+      long r;
+      if (!strcmp(what, "i386-socketcall"))
+        {
+          /* socketcall's arguments sit behind a pointer, which must be below 4 GiB.  */
+          unsigned int *args = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+          if (args == MAP_FAILED)
+            _exit(77);
+          args[0] = AF_NETLINK;
+          args[1] = SOCK_RAW;
+          args[2] = 0;
+          r = i386_syscall(102 /* socketcall */, 1 /* SYS_SOCKET */, (long)args, 0, 0, 0);
+          if (r >= 0)
+            _exit(0);
+          printf("  note [compat_route]: i386 socketcall(SOCKET, AF_NETLINK): %s\n",
+                 strerror((int)-r));
+          r = i386_syscall(359 /* socket */, AF_PACKET, SOCK_RAW, 0, 0, 0);
+          if (r >= 0)
+            _exit(0);
+          printf("  note [compat_route]: i386 socket(AF_PACKET): %s\n", strerror((int)-r));
+        }
+      else
+        {
+          int m = posix_openpt(O_RDWR | O_NOCTTY);
+          if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0)
+            _exit(77);
+          int t = open(ptsname(m), O_RDWR | O_NOCTTY);
+          if (t < 0)
+            _exit(77);
+          char ch = '#';
+          r = syscall(0x40000000L | 514 /* x32 ioctl */, t, TIOCSTI, &ch);
+          if (r == 0)
+            _exit(0);
+          printf("  note [compat_route]: x32 ioctl(TIOCSTI): %s\n", strerror(errno));
+        }
+      fflush(stdout);
+      _exit(1);
+    }
+  int st;
+  waitpid(c, &st, 0);
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+    return succeeded("%s got past the filter", what);
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
+    return skip("%s: no pty or no low memory for the arguments", what);
+  if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV)
+    return skip("int $0x80 faults: this kernel has no i386 emulation");
+  if (WIFSIGNALED(st))
+    return blocked("%s: killed by signal %d", what, WTERMSIG(st));
+  return blocked("%s refused", what);
+#else
+  return skip("not x86_64");
+#endif
+}
+
+/* personality(2) flags that weaken exploit mitigations (no ASLR, executable data).  */
+static int
+a_personality(int argc, char **argv)
+{
+  static const struct
+  {
+    const char *n;
+    unsigned long v;
+  } t[] = {{"ADDR_NO_RANDOMIZE", ADDR_NO_RANDOMIZE},
+           {"READ_IMPLIES_EXEC", READ_IMPLIES_EXEC},
+           {"ADDR_COMPAT_LAYOUT", ADDR_COMPAT_LAYOUT},
+           {"MMAP_PAGE_ZERO", MMAP_PAGE_ZERO},
+           {"PER_LINUX32|ADDR_NO_RANDOMIZE", PER_LINUX32 | ADDR_NO_RANDOMIZE}};
+  int got = 0;
+  for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+    {
+      int before = personality(0xffffffff);
+      if (personality(t[i].v) >= 0 && personality(0xffffffff) == (int)t[i].v)
+        {
+          note("personality(%s) took effect", t[i].n);
+          got++;
+        }
+      else
+        note("personality(%s): %s", t[i].n, E);
+      personality((unsigned long)before);
+    }
+  if (got)
+    return succeeded("%d personality flags could be set", got);
+  return blocked("no personality flag could be set");
+}
+
+/* A descriptor of the host's mount namespace (stdin redirected from a host directory, or an
+ * O_PATH one) as a way out: fchdir to it, climb "..", and see whether the working directory left
+ * the sandbox's root; then try to create MARKER (an absolute host path, opened relative to the
+ * host's root reached that way).  */
+static int
+a_fchdir_escape(int argc, char **argv)
+{
+  int fd = atoi(argv[0]);
+  struct stat root, st;
+  if (fstat(fd, &st) < 0)
+    return blocked("fstat %d: %s", fd, E);
+  note("descriptor %d: mode %o", fd, st.st_mode & S_IFMT);
+  if (fchdir(fd) < 0)
+    return blocked("fchdir(%d): %s", fd, E);
+  for (int i = 0; i < 64; i++)
+    if (chdir("..") < 0)
+      break;
+  if (stat("/", &root) < 0 || stat(".", &st) < 0)
+    return blocked("stat: %s", E);
+  bool out = st.st_dev != root.st_dev || st.st_ino != root.st_ino;
+  const char *rel = argv[1];
+  while (*rel == '/')
+    rel++;
+  int m = open(rel, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (m >= 0)
+    return succeeded("created the host file %s through descriptor %d", argv[1], fd);
+  if (out)
+    return succeeded("the working directory left the sandbox's root through descriptor %d "
+                     "(creating %s: %s)",
+                     fd, argv[1], E);
+  return blocked("descriptor %d leads nowhere outside (%s: %s)", fd, argv[1], E);
+}
+
+/* Reopen our descriptor FD through /proc/self/fd: for reading (does it show MARKER, what the
+ * host file held before?) or for writing (can a host file be changed through it?).  */
+static int
+a_reopen_fd(int argc, char **argv)
+{
+  char p[64];
+  int fd = atoi(argv[0]);
+  bool w = argv[1][0] == 'w';
+  snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+  int r = open(p, (w ? O_WRONLY | O_APPEND : O_RDONLY) | O_NONBLOCK);
+  if (r < 0)
+    return blocked("reopen %s for %s: %s", p, w ? "writing" : "reading", E);
+  struct stat st;
+  fstat(r, &st);
+  if (w)
+    {
+      if (!S_ISREG(st.st_mode))
+        return blocked("%s reopens as mode %o, not a host file", p, st.st_mode & S_IFMT);
+      if (write(r, "pwned through /proc/self/fd\n", 28) != 28)
+        return blocked("write through %s: %s", p, E);
+      return succeeded("wrote to the host file behind descriptor %d", fd);
+    }
+  char buf[65536];
+  ssize_t n = read(r, buf, sizeof buf - 1);
+  if (n < 0)
+    return blocked("read %s: %s", p, E);
+  buf[n] = '\0';
+  if (argc > 2 && strstr(buf, argv[2]))
+    return succeeded("read what the host file behind descriptor %d held before", fd);
+  return blocked("%s (mode %o) shows nothing of the host file", p, st.st_mode & S_IFMT);
+}
+
+/* A directory tree LEVELS deep below DIR, made through descriptors (a path that long cannot be
+ * named): what a changeset cannot hold, which must not make the whole capture fail.  */
+static int
+a_deep_tree(int argc, char **argv)
+{
+  int levels = atoi(argv[1]);
+  if (mkdir(argv[0], 0755) < 0 && errno != EEXIST)
+    return blocked("mkdir %s: %s", argv[0], E);
+  int fd = open(argv[0], O_RDONLY | O_DIRECTORY);
+  for (int i = 0; fd >= 0 && i < levels; i++)
+    {
+      if (mkdirat(fd, "a", 0755) < 0)
+        return blocked("mkdir at level %d: %s", i, E);
+      int next = openat(fd, "a", O_RDONLY | O_DIRECTORY);
+      close(fd);
+      fd = next;
+    }
+  if (fd < 0)
+    return blocked("open: %s", E);
+  if (close(openat(fd, "leaf.txt", O_WRONLY | O_CREAT, 0644)) < 0)
+    return blocked("create the leaf: %s", E);
+  return blocked("made a tree %d levels deep below %s; the capture decides", levels, argv[0]);
+}
+
 /* mkdir x; chroot x; chdir ..; chroot .  */
 static int
 a_chroot_escape(int argc, char **argv)
@@ -1113,6 +1302,42 @@ a_connect_unix(int argc, char **argv)
   if (write(s, "GET /version HTTP/1.0\r\n\r\n", 25) < 0)
     note("write: %s", E);
   return succeeded("connected to unix socket %s", p);
+}
+
+static int
+a_sendto_unix(int argc, char **argv)
+{
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  strncpy(a.sun_path, argv[0], sizeof a.sun_path - 1);
+  int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+  if (s < 0)
+    return blocked("socket(AF_UNIX, DGRAM): %s", E);
+  if (sendto(s, "tars-escape\n", 12, 0, (struct sockaddr *)&a, sizeof a) < 0)
+    return blocked("sendto unix %s: %s", argv[0], E);
+  return succeeded("sent a datagram to the unix socket %s", argv[0]);
+}
+
+/* Watch a host directory: any event is the host's doing (the sandbox does nothing there).  */
+static int
+a_inotify(int argc, char **argv)
+{
+  int in = inotify_init1(IN_CLOEXEC);
+  if (in < 0)
+    return blocked("inotify_init1: %s", E);
+  if (inotify_add_watch(in, argv[0], IN_ALL_EVENTS) < 0)
+    return blocked("inotify_add_watch %s: %s", argv[0], E);
+  struct pollfd p = {.fd = in, .events = POLLIN};
+  int r = poll(&p, 1, atoi(argv[1]) * 1000);
+  if (r > 0)
+    {
+      char buf[4096];
+      ssize_t n = read(in, buf, sizeof buf);
+      struct inotify_event *e = (struct inotify_event *)buf;
+      if (n >= (ssize_t)sizeof *e)
+        return succeeded("saw host activity in %s (mask %#x, %s)", argv[0], e->mask,
+                         e->len ? e->name : "");
+    }
+  return blocked("no event in %s for %s s", argv[0], argv[1]);
 }
 
 /* ---- privileged kernel interfaces ------------------------------------------------------- */
@@ -1599,6 +1824,96 @@ a_spin(int argc, char **argv)
   return succeeded("spun for %.1f CPU seconds", target);
 }
 
+/* N children each touch MIB MiB and hold it: all of them at once passing the memory limit
+ * means the limit binds each process, not the sandbox.  */
+static int
+a_mem_children(int argc, char **argv)
+{
+  int n = atoi(argv[0]);
+  long mib = atol(argv[1]);
+  int p[2];
+  if (pipe(p) < 0)
+    return blocked("pipe: %s", E);
+  fflush(stdout);
+  pid_t kids[64];
+  for (int i = 0; i < n && i < 64; i++)
+    {
+      kids[i] = fork();
+      if (kids[i] == 0)
+        {
+          close(p[0]);
+          /* volatile: the pages must really be touched, not the stores optimised away.  */
+          volatile char *m = malloc((size_t)mib << 20);
+          if (m == NULL)
+            _exit(1);
+          for (size_t off = 0; off < ((size_t)mib << 20); off += 4096)
+            m[off] = 0x5a;
+          (void)!write(p[1], "x", 1);
+          pause();
+          _exit(0);
+        }
+    }
+  close(p[1]);
+  int held = 0;
+  char c;
+  struct pollfd pf = {.fd = p[0], .events = POLLIN};
+  while (held < n && poll(&pf, 1, 10000) > 0 && read(p[0], &c, 1) == 1)
+    held++;
+  for (int i = 0; i < n; i++)
+    kill(kids[i], SIGKILL);
+  while (wait(NULL) > 0)
+    ;
+  if (held == n)
+    return succeeded("%d children held %ld MiB each at once (%ld MiB)", n, mib, n * mib);
+  return blocked("only %d of %d children got %ld MiB", held, n, mib);
+}
+
+/* MIB MiB of memfd pages, written (not mapped): no address space is used.  */
+static int
+a_memfd(int argc, char **argv)
+{
+  long mib = atol(argv[0]);
+  int fd = (int)syscall(SYS_memfd_create, "tars-escape", 0);
+  if (fd < 0)
+    return blocked("memfd_create: %s", E);
+  static char chunk[1 << 20];
+  memset(chunk, 0x5a, sizeof chunk);
+  long done = 0;
+  for (; done < mib; done++)
+    if (write(fd, chunk, sizeof chunk) != (ssize_t)sizeof chunk)
+      break;
+  if (done == mib)
+    return succeeded("%ld MiB in a memfd", mib);
+  return blocked("memfd writes stopped after %ld MiB: %s", done, E);
+}
+
+/* N children each spin SECONDS of CPU: all of it used means the CPU limit binds each process.  */
+static int
+a_cpu_children(int argc, char **argv)
+{
+  int n = atoi(argv[0]);
+  double each = atof(argv[1]);
+  fflush(stdout);
+  for (int i = 0; i < n; i++)
+    if (fork() == 0)
+      {
+        volatile unsigned long x = 0;
+        while (cpu_seconds() < each)
+          for (int k = 0; k < 1000000; k++)
+            x++;
+        _exit(0);
+      }
+  while (wait(NULL) > 0)
+    ;
+  struct rusage r;
+  getrusage(RUSAGE_CHILDREN, &r);
+  double used =
+      r.ru_utime.tv_sec + r.ru_stime.tv_sec + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+  if (used >= 0.9 * n * each)
+    return succeeded("%d children used %.1f CPU seconds in total", n, used);
+  return blocked("the children used %.1f CPU seconds in total", used);
+}
+
 /* Run a command; its success is the attack's (a setuid binary, a nested sandbox...).  */
 static int
 a_run(int argc, char **argv)
@@ -1666,6 +1981,11 @@ static const struct
     {"setns", a_setns, 1, "NSFILE"},
     {"chroot_escape", a_chroot_escape, 0, ""},
     {"compat_abi", a_compat_abi, 1, "i386|x32"},
+    {"compat_route", a_compat_route, 1, "i386-socketcall|x32-ioctl"},
+    {"personality", a_personality, 0, ""},
+    {"fchdir_escape", a_fchdir_escape, 2, "FD MARKER"},
+    {"reopen_fd", a_reopen_fd, 2, "FD r|w [MARKER]"},
+    {"deep_tree", a_deep_tree, 2, "DIR LEVELS"},
     {"ptrace_child", a_ptrace_child, 0, ""},
     {"ptrace_pid", a_ptrace_pid, 1, "PID"},
     {"vm_read", a_vm_read, 1, "PID"},
@@ -1681,6 +2001,8 @@ static const struct
     {"connect_tcp", a_connect_tcp, 2, "ADDR PORT"},
     {"udp_send", a_udp_send, 2, "ADDR PORT"},
     {"connect_unix", a_connect_unix, 1, "PATH|@ABSTRACT"},
+    {"sendto_unix", a_sendto_unix, 1, "PATH"},
+    {"inotify", a_inotify, 2, "DIR SECONDS"},
     {"bpf", a_bpf, 0, ""},
     {"perf", a_perf, 0, ""},
     {"keyctl", a_keyctl, 0, ""},
@@ -1700,6 +2022,9 @@ static const struct
     {"forkbomb_real", a_forkbomb_real, 0, ""},
     {"membomb", a_membomb, 1, "MIB"},
     {"spin", a_spin, 1, "CPU-SECONDS"},
+    {"mem_children", a_mem_children, 2, "N MIB"},
+    {"memfd", a_memfd, 1, "MIB"},
+    {"cpu_children", a_cpu_children, 2, "N CPU-SECONDS"},
     {"run", a_run, 1, "PROGRAM [ARG...]"},
 };
 

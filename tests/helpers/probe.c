@@ -11,6 +11,8 @@
  *   probe env             the environment, one variable a line
  *   probe listen-tcp ADDR PORT LOG      accept connections forever; one line in LOG per accept
  *   probe listen-unix PATH|@NAME LOG    the same on a unix socket (@: abstract)
+ *   probe listen-unix-dgram PATH LOG    a datagram unix socket; one line in LOG per datagram
+ *   probe opath-exec FD PATH CMD...     open PATH with O_PATH as descriptor FD, exec CMD
  *   probe exit N          exit with status N;  probe signal N: kill itself with signal N
  *   probe sleep SECONDS
  * Listeners print "ready" on stdout once they accept connections.  */
@@ -208,6 +210,38 @@ p_listen_unix(const char *path, const char *log)
   return serve(s, log);
 }
 
+static int
+p_listen_unix_dgram(const char *path, const char *log)
+{
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  strncpy(a.sun_path, path, sizeof a.sun_path - 1);
+  unlink(path);
+  int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+  if (bind(s, (struct sockaddr *)&a, sizeof a) < 0)
+    return perror("bind"), 1;
+  printf("ready\n");
+  fflush(stdout);
+  for (;;)
+    {
+      char buf[256];
+      if (recv(s, buf, sizeof buf, 0) >= 0)
+        logline(log, "received");
+    }
+}
+
+static int
+p_opath_exec(const char *fd, const char *path, char **cmd)
+{
+  int o = open(path, O_PATH | O_CLOEXEC);
+  if (o < 0)
+    return perror(path), 1;
+  if (dup2(o, atoi(fd)) < 0)
+    return perror("dup2"), 1;
+  execv(cmd[0], cmd);
+  perror(cmd[0]);
+  return 127;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -240,6 +274,10 @@ main(int argc, char **argv)
     }
   if (!strcmp(w, "listen-tcp") && argc > 4)
     return p_listen_tcp(argv[2], argv[3], argv[4]);
+  if (!strcmp(w, "listen-unix-dgram") && argc > 3)
+    return p_listen_unix_dgram(argv[2], argv[3]);
+  if (!strcmp(w, "opath-exec") && argc > 4)
+    return p_opath_exec(argv[2], argv[3], argv + 4);
   if (!strcmp(w, "listen-unix") && argc > 3)
     return p_listen_unix(argv[2], argv[3]);
   if (!strcmp(w, "exit") && argc > 2)

@@ -10,12 +10,13 @@ OUT=$TARS_TMP/out
 HOST_HOSTNAME=$(hostname)
 export TARS_SECRET="isolation-secret-$RANDOM$RANDOM"
 
-# sbx WS TARS-OPTION... -- CMD...: run a sandbox as the current identity; output in $OUT, status
-# in $RC.
+# sbx WS TARS-OPTION... -- CMD...: run a sandbox as the current identity, with the helpers shown
+# read-only (the default view has nothing of the host but /usr, /etc, /opt and the like); output
+# in $OUT, status in $RC.
 sbx() {
   local ws=$1
   shift
-  run_tars sandbox run --workspace "$ws" --timeout 30 "$@" >"$OUT" 2>"$OUT.err" </dev/null
+  run_tars sandbox run --workspace "$ws" --ro-bind "$H" --timeout 30 "$@" >"$OUT" 2>"$OUT.err" </dev/null
   RC=$?
 }
 
@@ -124,8 +125,9 @@ t_readonly_host() {
   sbx "$ws" -- /bin/sh -c "echo x >>/etc/hostname 2>&1; echo status=\$?"
   grep -q 'status=[1-9]' "$OUT" && [ "$(sha256sum </etc/hostname)" = "$before" ]
   check "appending to /etc/hostname fails" $? "$(head -2 "$OUT")"
-  sbx "$ws" -- /bin/sh -c "grep -E ' / ' /proc/self/mountinfo"
-  grep -qE ' / / ro,nosuid,nodev' "$OUT"
+  # The root is a directory of the sandbox's scratch tmpfs (its root field says so), mounted at /.
+  sbx "$ws" -- /bin/cat /proc/self/mountinfo
+  grep -qE '^[0-9]+ [0-9]+ [0-9]+:[0-9]+ [^ ]+ / ro,nosuid,nodev' "$OUT"
   check "/ is mounted ro,nosuid,nodev" $? "$(head -1 "$OUT")"
 }
 
@@ -156,7 +158,7 @@ t_fds_env() {
   local ws
   ws=$(mktemp_ws)
   run_id bash -c 'exec 7</etc/hostname 8</ 9>/dev/null; exec "$@"' _ \
-    "$T" sandbox run --workspace "$ws" -- "$H/probe" fds >"$OUT" 2>"$OUT.err" </dev/null
+    "$T" sandbox run --workspace "$ws" --ro-bind "$H" -- "$H/probe" fds >"$OUT" 2>"$OUT.err" </dev/null
   RC=$?
   [ "$RC" -eq 0 ] && [ ! -s "$OUT" ]
   check "no descriptor above 2 inside (the caller had 7, 8, 9 open)" $? "exit $RC: $(tr '\n' ';' <"$OUT")"
@@ -257,7 +259,7 @@ t_exit_status() {
     check "death by signal $n is 128+$n" $? "got $RC"
   done
   local t0=$SECONDS
-  run_tars sandbox run --workspace "$ws" --timeout 2 -- /bin/sh -c \
+  run_tars sandbox run --workspace "$ws" --ro-bind "$H" --timeout 2 -- /bin/sh -c \
     "$H/probe sleep 301 & $H/probe sleep 302" >"$OUT" 2>"$OUT.err" </dev/null
   RC=$?
   local took=$((SECONDS - t0))
@@ -271,6 +273,77 @@ t_exit_status() {
   [ -n "$left" ] && kill -9 $left
 }
 
+# The default view is an allow-list; entries add to it: a read-only directory or file, one
+# reachable socket, a writable tmpfs, a read-only workspace.
+t_view() {
+  local ws d
+  ws=$(mktemp_ws)
+  d=$(mktemp_ws)
+  chmod 0755 "$d"
+  echo shown >"$d/file.txt"
+  [ "$IDENTITY" = user ] && chown -R "$TARS_TEST_USER:" "$d"
+  sbx "$ws" -- /bin/ls /
+  local extra
+  extra=$(grep -vxE 'bin|sbin|lib|lib32|lib64|libx32|usr|etc|opt|tmp|var|proc|dev|sys' "$OUT" | tr '\n' ' ')
+  [ "$RC" -eq 0 ] && [ -z "$extra" ] && grep -qx usr "$OUT"
+  check "/ holds the allow-list and nothing else of the host's" $? "exit $RC, also: $extra"
+  sbx "$ws" --ro-bind "$d/file.txt:/srv/tars-file.txt" --tmpfs /scratch-space -- /bin/sh -c \
+    "cat /srv/tars-file.txt; echo x >/srv/tars-file.txt 2>/dev/null && echo wrote-file;
+     echo y >/scratch-space/y && cat /scratch-space/y"
+  [ "$(tr '\n' ' ' <"$OUT")" = "shown y " ]
+  check "--ro-bind FILE:DEST is read-only, --tmpfs is writable" $? "exit $RC: $(tr '\n' ' ' <"$OUT")"
+  echo ws-content >"$ws/f"
+  [ "$IDENTITY" = user ] && chown "$TARS_TEST_USER:" "$ws/f"
+  sbx "$ws" --ro-workspace -- /bin/sh -c "cat f; (echo x >f) 2>/dev/null && echo wrote; (: >g) 2>/dev/null && echo made; true"
+  [ "$RC" -eq 0 ] && [ "$(cat "$OUT")" = ws-content ]
+  check "--ro-workspace shows the workspace and lets nothing change it" $? "$(tr '\n' ' ' <"$OUT")"
+  # One socket made reachable; another beside it, in a directory shown read-only, is not.
+  local port_log=$d/gw.log
+  "$TARS_HELPERS/probe" listen-unix "$d/gw.sock" "$port_log" >"$d/ready" 2>&1 &
+  local lp=$!
+  "$TARS_HELPERS/probe" listen-unix "$d/other.sock" "$d/other.log" >"$d/ready2" 2>&1 &
+  local lp2=$!
+  for _ in $(seq 50); do grep -q ready "$d/ready" && grep -q ready "$d/ready2" && break; sleep 0.05; done
+  chmod 777 "$d/gw.sock" "$d/other.sock"
+  sbx "$ws" --ro-bind "$d" --bind-socket "$d/gw.sock:/run/tars/gw.sock" -- /bin/sh -c \
+    "$H/attack connect_unix /run/tars/gw.sock; $H/attack connect_unix $d/other.sock"
+  grep -q 'SUCCEEDED \[connect_unix\]: connected to unix socket /run/tars/gw.sock' "$OUT" &&
+    grep -q "^blocked \[connect_unix\]: connect unix $d/other.sock" "$OUT" && [ -s "$port_log" ] &&
+    [ ! -s "$d/other.log" ]
+  check "--bind-socket: that socket is reachable, no other" $? "$(tr '\n' ' ' <"$OUT")"
+  kill "$lp" "$lp2" 2>/dev/null
+}
+
+# Output through pipes when the caller's descriptors are files; the limits said at start.
+t_stdio_limits() {
+  local ws f
+  ws=$(mktemp_ws)
+  f=$TARS_TMP/stdio-$IDENTITY
+  printf 'line one\nline two\n' >"$f.in"
+  [ "$IDENTITY" = user ] && chown "$TARS_TEST_USER:" "$f.in"
+  run_tars sandbox run --workspace "$ws" -- /bin/sh -c \
+    'cat; echo to-err >&2; test -p /proc/self/fd/1 && echo out-is-a-pipe' <"$f.in" >"$f.out" 2>"$f.err"
+  RC=$?
+  [ "$RC" -eq 0 ] && [ "$(cat "$f.out")" = "$(printf 'line one\nline two\nout-is-a-pipe')" ] &&
+    grep -qx to-err "$f.err"
+  check "stdin, stdout and stderr of files are relayed through pipes" $? \
+    "exit $RC: out $(tr '\n' ' ' <"$f.out"), err $(tr '\n' ' ' <"$f.err")"
+  run_tars sandbox run --workspace "$ws" --stdio inherit -- /bin/sh -c 'test -f /proc/self/fd/1 && echo out-is-the-file' \
+    </dev/null >"$f.out" 2>/dev/null
+  grep -qx out-is-the-file "$f.out"
+  check "--stdio inherit hands them over" $? "$(cat "$f.out")"
+  sbx "$ws" --json -- /bin/true
+  local lim
+  lim=$(tail -1 "$OUT" | jq -r '.limits.memory + " " + .limits.cpu_seconds + " " + .limits.pids')
+  if grep -q '"cgroup_applied":true' "$OUT"; then
+    [ "$lim" = "sandbox sandbox sandbox" ] && [ ! -s "$OUT.err" ]
+    check "with a cgroup the limits are totals, and nothing is said" $? "$lim; $(cat "$OUT.err")"
+  else
+    [ "$lim" = "process process sandbox" ] && grep -q "bind each process" "$OUT.err"
+    check "without a cgroup tars says at start which limits bind each process" $? "$lim; $(head -c 300 "$OUT.err")"
+  fi
+}
+
 for_each_identity t_status
 for_each_identity t_pid_namespace
 for_each_identity t_hostname
@@ -281,3 +354,5 @@ for_each_identity t_fds_env
 for_each_identity t_dev_tmp
 for_each_identity t_changeset
 for_each_identity t_exit_status
+for_each_identity t_view
+for_each_identity t_stdio_limits

@@ -191,8 +191,13 @@ t_sandboxed_coder() {
   # For the sanitizer tree's tars: LeakSanitizer cannot run in a sandbox (no ptrace), and
   # AddressSanitizer's shadow memory does not fit in the address-space limit that stands in for
   # the memory limit where no cgroup can be made (rootless).
-  printf '{"gateway_socket": "%s", "memory": "unlimited",
-           "env": ["PATH=/usr/bin:/bin", "ASAN_OPTIONS=detect_leaks=0"]}\n' "$sock" >"$spec"
+  # The step's socket at the gateway's place inside, and the tars binary (below the test
+  # directory, which the default view does not show) read-only.
+  printf '{"mounts": [{"type": "bind-socket", "source": "%s", "dest": "/run/tars/gateway.sock"},
+                      {"type": "ro-bind", "source": "%s"}],
+           "memory": "unlimited",
+           "env": ["PATH=/usr/bin:/bin", "ASAN_OPTIONS=detect_leaks=0"]}\n' "$sock" \
+    "$(dirname "$T")" >"$spec"
   chmod 0644 "$spec"
   out=$(run_tars sandbox run --spec "$spec" -- "$T" model chat --gateway /run/tars/gateway.sock x 2>&1)
   rc=$?
@@ -213,10 +218,11 @@ t_sandboxed_coder() {
 for_each_identity t_sandboxed_coder
 
 t_spec_checks_the_socket() {
-  printf '{"gateway_socket": "%s"}\n' "$W/sandbox-rec.json" >"$W/spec-bad.json"
+  printf '{"mounts": [{"type": "bind-socket", "source": "%s"}]}\n' "$W/sandbox-rec.json" \
+    >"$W/spec-bad.json"
   "$TARS" sandbox run --spec "$W/spec-bad.json" -- /bin/true >"$W/out" 2>"$W/err"
   rc=$?
-  expect "a gateway_socket that is not a socket is bad input" '[ "$rc" -eq 2 ]' \
-    'grep -q "gateway_socket .*: not a Unix socket" "$W/err"'
+  expect "a bind-socket that is not a socket is bad input" '[ "$rc" -eq 2 ]' \
+    'grep -q "mounts\[0\].* not a Unix socket" "$W/err"'
 }
 t_spec_checks_the_socket

@@ -127,7 +127,7 @@ make_cs() {
   shift 3
   CS=$(mktemp_ws)/cs || return 1
   CS_ERR=""
-  if ! run_tars sandbox run --workspace "$repo" --changes-out "$CS" -- sh "$CH/$fx/$case.sh" "$@" \
+  if ! run_tars sandbox run --workspace "$repo" --ro-bind "$CH" --changes-out "$CS" -- sh "$CH/$fx/$case.sh" "$@" \
     >"$TARS_TMP/logs/cs.out" 2>&1 || [ ! -f "$CS/manifest.json" ]; then
     CS_ERR=$(head -c 400 "$TARS_TMP/logs/cs.out")
     return 1

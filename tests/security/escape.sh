@@ -200,20 +200,100 @@ all_of() {
   done
 }
 
+# The log of the attack being checked ($log, local to attack) holds no success.
+log_clean() {
+  if grep -q 'ATTACK SUCCEEDED' "$log"; then
+    echo "$(grep -m1 'ATTACK SUCCEEDED' "$log")"
+    return 1
+  fi
+}
+log_has() {
+  if ! grep -qF -- "$1" "$log"; then
+    echo "the output does not say: $1"
+    return 1
+  fi
+}
+# A limit the attack got past must be one tars said binds each process only.
+limits_honest() {
+  grep -q 'ATTACK SUCCEEDED' "$log" || return 0
+  if ! grep -q "bind each process" "$log"; then
+    echo "the attack got past the $1 limit and tars did not say that it binds each process only"
+    return 1
+  fi
+}
+# A workspace file of another group: changed inside, or refused up front naming it; never
+# EOVERFLOW from the copy-up.
+group_handled() {
+  if grep -q 'Value too large' "$log"; then
+    echo "the copy-up failed inside: $(grep -m1 'Value too large' "$log")"
+    return 1
+  fi
+  if grep -q 'changed it' "$log" && [ "$rc" -eq 0 ]; then return 0; fi
+  if [ "${1:-}" != mapped ] && [ "$rc" -eq 2 ] && grep -q 'shared.txt has the group' "$log"; then
+    return 0
+  fi
+  echo "neither changed nor refused by name (exit $rc)"
+  return 1
+}
+# The capture went through: the command's status stands, the manifest lists the unrepresentable
+# path as rejected (REASON) and still holds the good file.
+changeset_rejects() {
+  local d=$1 reason=$2 good=$3
+  if [ "$rc" -ne 0 ]; then
+    echo "tars exited $rc: the capture failed"
+    return 1
+  fi
+  python3 - "$d" "$reason" "$good" <<'EOF2'
+import json, os, sys
+d, reason, good = sys.argv[1:]
+try:
+    m = json.load(open(os.path.join(d, "manifest.json")))
+except Exception as e:
+    print("no readable manifest.json: %s (%s)" % (e, os.listdir(d) if os.path.isdir(d) else "no dir")); sys.exit(1)
+if not any(reason in r.get("reason", "") for r in m.get("rejected", [])):
+    print("no rejected entry saying '%s': %s" % (reason, m.get("rejected"))); sys.exit(1)
+if not any(e.get("path") == good for e in m.get("entries", [])):
+    print("%s was not captured beside it" % good); sys.exit(1)
+EOF2
+}
+
 # ---- running one attack -------------------------------------------------------------------
 
 # sec_sandbox TARS-OPTION... -- COMMAND...: tars sandbox run as the current identity, with the
-# host's secret in its environment.  timeout(1) is only a guard against a hung battery.
+# host's secret in its environment.  The battery's host files ($BASE: the victims, the outside
+# directory, the root-only secret), the helpers and tars are shown read-only: the default view
+# holds nothing of the host but /usr, /etc, /opt and the like, and an attack on a file it cannot
+# see proves nothing.  timeout(1) is only a guard against a hung battery.
+# WRAP=tty runs tars under script(1) with a pty; WRAP=fds opens host descriptors first;
+# WRAP=stdin-dir, stdin-opath and stdin-file give it a host directory, an O_PATH descriptor of
+# one, or a host file as stdin; WRAP=stdout-file appends its output to a host file that holds a
+# secret.  HOME_ENV=PATH sets $HOME.
 sec_sandbox() {
   local -a ws=(--workspace "$WS")
   case " $* " in *" --workspace "*) ws=() ;; esac
-  local -a cmd=(env "TARS_SECRET=$TARS_SECRET" timeout --foreground -s KILL 120
-    "$T" sandbox run "${ws[@]}" "$@")
+  local -a view=(--ro-bind "$BASE" --ro-bind "$T")
+  case $H in "$BASE"/*) ;; *) view+=(--ro-bind "$H") ;; esac
+  local -a cmd=(env "TARS_SECRET=$TARS_SECRET" ${HOME_ENV:+"HOME=$HOME_ENV"} timeout --foreground
+    -s KILL 120 "$T" sandbox run "${ws[@]}" "${view[@]}" "$@")
   case ${WRAP:-} in
     tty) run_id script -qec "$(printf '%q ' "${cmd[@]}")" /dev/null </dev/null ;;
     fds)
       run_id bash -c 'exec 7</etc/hostname 8<"$1" 9>>"$1/fd-leak"; shift; exec "$@"' _ \
         "$OUTSIDE" "${cmd[@]}" </dev/null
+      ;;
+    stdin-dir) run_id "${cmd[@]}" <"$OPEN_DIR" ;;
+    stdin-opath) run_id "$H/probe" opath-exec 0 "$OPEN_DIR" "$(command -v env)" "${cmd[@]:1}" ;;
+    stdin-file) run_id "${cmd[@]}" <"$OUTSIDE/victim.txt" ;;
+    stdout-file)
+      # What the host file held before must not be readable from inside; the verdict lines the
+      # attack appended are copied to the log.
+      printf 'OLD LOG %s\n' "$LOG_SECRET" >"$OUTSIDE/out.log"
+      chown "$ID_UID:$ID_GID" "$OUTSIDE/out.log"
+      local rc
+      run_id "${cmd[@]}" </dev/null >>"$OUTSIDE/out.log"
+      rc=$?
+      grep -v "^OLD LOG" "$OUTSIDE/out.log"
+      return $rc
       ;;
     *) run_id "${cmd[@]}" </dev/null ;;
   esac
@@ -595,6 +675,96 @@ battery() {
   attack dev-disk blocked "" "read the host disk $HOST_DISK" -- $A read $HOST_DISK
   attack dev-port blocked "" "open /dev/port for writing" -- $A openw /dev/port
 
+  # -- ways out that an earlier version left open, each with the host-side effect checked
+  # The standard descriptors: a host directory as stdin walks to the host's root (fchdir, ..);
+  # a host file as stdin or stdout reopens through /proc/self/fd.
+  WRAP=stdin-dir attack stdin-directory refused \
+    "all_of log_clean 'absent $OPEN_DIR/$M.stdin' 'log_has \"stdin (descriptor 0) is a directory\"'" \
+    "stdin is a host directory: fchdir(0), .. to the host's root, create a file" -- \
+    $A fchdir_escape 0 $OPEN_DIR/$M.stdin
+  WRAP=stdin-dir attack stdin-directory-inherit refused \
+    "all_of log_clean 'absent $OPEN_DIR/$M.stdin2'" \
+    "the same with --stdio inherit" --stdio inherit -- $A fchdir_escape 0 $OPEN_DIR/$M.stdin2
+  WRAP=stdin-opath attack stdin-opath refused \
+    "all_of log_clean 'absent $OPEN_DIR/$M.opath' 'log_has \"is an O_PATH descriptor\"'" \
+    "stdin is an O_PATH descriptor of a host directory" -- $A fchdir_escape 0 $OPEN_DIR/$M.opath
+  WRAP=stdin-file attack stdin-file-reopen blocked "unchanged $V" \
+    "stdin is a host file (mode 0666): reopen /proc/self/fd/0 for writing" -- $A reopen_fd 0 w
+  WRAP=stdout-file attack stdout-file-reopen blocked "" \
+    "stdout appends to a host log: reopen /proc/self/fd/1 and read what it held" -- \
+    $A reopen_fd 1 r "$LOG_SECRET"
+  # The caller's home, whatever $HOME says.
+  HOME_ENV=/tmp attack home-env-tmp blocked "" \
+    "HOME=/tmp, the workspace is the real home: read .ssh/$KEYNAME" --workspace $ID_HOME -- \
+    $A read $ID_HOME/.ssh/$KEYNAME
+  HOME_ENV=$HOME_LINK attack home-env-symlink blocked "" \
+    "HOME is a symlink to the real home, the workspace: read .ssh/$KEYNAME" --workspace $ID_HOME -- \
+    $A read $HOME_LINK/.ssh/$KEYNAME
+  HOME_ENV=$HOME_LINK attack home-env-symlink-list blocked "" \
+    "HOME is a symlink to the real home, the workspace: list .ssh" --workspace $ID_HOME -- \
+    $A list $ID_HOME/.ssh
+  # Masks stay on top of the workspace.
+  attack ws-etc-shadow blocked "" "--workspace /etc: read /etc/shadow" --workspace /etc -- \
+    $A read /etc/shadow
+  attack ws-etc-ssl-private blocked "" "--workspace /etc: list /etc/ssl/private" --workspace /etc -- \
+    $A list /etc/ssl/private
+  attack ws-home-others refused "all_of log_clean 'log_has \"tars hides /home\"'" \
+    "--workspace /home: read another user's file ($OTHER_FILE)" --workspace /home -- \
+    $A read $OTHER_FILE
+  # Host sockets and host activity in what is visible.
+  attack host-unix-socket-opt blocked "log_empty $LISTEN_LOG_OPT" \
+    "connect to a host daemon's socket under /opt (in the default view)" -- \
+    $A connect_unix $OPT_DIR/stream.sock
+  attack host-unix-dgram-opt blocked "log_empty $LISTEN_LOG_DGRAM" \
+    "send a datagram to a host daemon's socket under /opt" -- $A sendto_unix $OPT_DIR/dgram.sock
+  attack host-unix-socket-robind blocked "log_empty $LISTEN_LOG_BASE" \
+    "connect to a host socket in a --ro-bind directory" -- $A connect_unix $BASE/robind.sock
+  attack host-unix-socket-workspace blocked "log_empty $LISTEN_LOG_WS" \
+    "connect to a host socket in the workspace" --workspace ${WS_SOCK%/*} -- $A connect_unix $WS_SOCK
+  attack bind-socket-other blocked "log_empty $LISTEN_LOG_BASE" \
+    "with --bind-socket of one socket, connect to another beside it" \
+    --bind-socket $BASE/gateway.sock:/run/tars/gateway.sock -- $A connect_unix $BASE/robind.sock
+  attack inotify-opt blocked "" "inotify on a host directory under /opt while the host works in it" \
+    -- $A inotify $OPT_DIR 3
+  attack inotify-robind blocked "" "inotify on a --ro-bind directory while the host works in it" \
+    -- $A inotify $BASE/activity 3
+  # The syscall routes past the filter the earlier battery also tried.
+  attack compat-i386-socketcall blocked "" "socket(AF_NETLINK) through i386 socketcall and socket" \
+    -- $A compat_route i386-socketcall
+  attack compat-x32-ioctl blocked "" "TIOCSTI through the x32 ioctl" -- $A compat_route x32-ioctl
+  attack personality blocked "" "personality(ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC...)" -- $A personality
+  # Limits: got past only where tars said they bind each process.
+  MAX_SECONDS=40 attack limits-memory-children side "limits_honest memory" \
+    "4 children hold 100 MiB each under --memory 128M" --memory 128M --timeout 30 -- \
+    $A mem_children 4 100
+  MAX_SECONDS=40 attack limits-memfd side "limits_honest memory" \
+    "200 MiB of memfd pages under --memory 64M" --memory 64M --timeout 30 -- $A memfd 200
+  MAX_SECONDS=40 attack limits-cpu-children side "limits_honest CPU" \
+    "4 children spin 1.5 CPU seconds each under --cpu-seconds 2" --cpu-seconds 2 --timeout 30 -- \
+    $A cpu_children 4 1.5
+  # A workspace file of another group than the caller's.
+  attack ws-foreign-group refused "group_handled" \
+    "a workspace file of a group no sandbox of this caller maps: changed, or refused by name" \
+    --workspace $GWS_OTHER -- /bin/sh -c 'echo more >>shared.txt && echo "blocked [group]: changed it"'
+  if [ -x /usr/bin/newgidmap ]; then
+    attack ws-subgid-group refused "group_handled mapped" \
+      "a workspace file of a group /etc/subgid gives the caller: changed inside" \
+      --workspace $GWS_SUBGID -- /bin/sh -c 'echo more >>shared.txt && echo "blocked [group]: changed it"'
+  else
+    skip "ws-subgid-group" "no newgidmap (package uidmap)"
+  fi
+  # The command cannot sabotage its own changeset.
+  attack changeset-bad-name side \
+    "all_of 'changeset_rejects $CHANGES/badname \"not valid UTF-8\" ok.txt' 'tree_unchanged $W'" \
+    "a name that is not valid UTF-8: rejected by name, the rest captured" \
+    --changes-out $CHANGES/badname -- /bin/sh -c \
+    'echo ok >"$1/ok.txt" && : >"$2" && echo "started [badname]"' sh "$W" "$W/bad"$'\xff\xfe'
+  attack changeset-deep-tree side \
+    "all_of 'changeset_rejects $CHANGES/deep \"deeper than\" ok.txt' 'tree_unchanged $W'" \
+    "a tree deeper than PATH_MAX: rejected where it goes too deep, the rest captured" \
+    --changes-out $CHANGES/deep -- /bin/sh -c 'echo ok >"$1/ok.txt" && { "$2" deep_tree "$1/deep" 2100; exit 0; }' \
+    sh "$W" "$A"
+
   # -- exhaustion
   MAX_SECONDS=25 attack fork-capped blocked "host_forks" \
     "fork 2000 processes under --pids 64" --pids 64 --timeout 20 -- $A forkbomb 2000
@@ -639,7 +809,24 @@ run_identity() {
   chmod 0666 "$OUTSIDE/victim.txt" "$OUTSIDE/victim2.txt"
   ln -s "$OUTSIDE/victim.txt" "$WS/pre-symlink"
   ln "$OUTSIDE/victim2.txt" "$WS/pre-hardlink"
+  # A world-writable host directory (a way out must not be stopped by permissions alone), a
+  # symlink to the caller's home, and workspaces whose file has a group the caller's sandbox
+  # cannot map / one that /etc/subgid gives it.
+  OPEN_DIR=$d/open
+  mkdir -p "$OPEN_DIR" && chmod 1777 "$OPEN_DIR"
+  HOME_LINK=$d/home-link
+  ln -sfn "$ID_HOME" "$HOME_LINK"
+  GWS_OTHER=$d/ws-group-other GWS_SUBGID=$d/ws-group-subgid
+  mkdir -p "$GWS_OTHER" "$GWS_SUBGID"
+  echo shared >"$GWS_OTHER/shared.txt"
+  echo shared >"$GWS_SUBGID/shared.txt"
+  mkdir -p "$d/ws-sock"
+  WS_SOCK=$d/ws-sock/host.sock
+  start_listener "$LISTEN_LOG_WS" listen-unix "$WS_SOCK" && chmod 777 "$WS_SOCK"
+
   chown -hR "$ID_UID:$ID_GID" "$d"
+  chgrp "$GROUP_OTHER" "$GWS_OTHER/shared.txt"
+  chgrp "$GROUP_SUBGID" "$GWS_SUBGID/shared.txt"
 
   # The caller's key, and root's.
   local k
@@ -790,8 +977,43 @@ for p in "${SOCK_PATHS[@]}"; do
   CLEANUP_FILES+=("$p")
 done
 
+# Sockets of host daemons where the default view or a --ro-bind shows them (under /opt, in the
+# battery's own directory) and in the workspace, stream and datagram: none may be reachable.  A
+# host process keeps working in two visible directories, for the inotify attacks.
+OPT_DIR=/opt/tars-escape-$$
+mkdir -p "$OPT_DIR" "$BASE/activity"
+CLEANUP_TREES+=("$OPT_DIR")
+LISTEN_LOG_OPT=$BASE/listen-opt.log LISTEN_LOG_DGRAM=$BASE/listen-dgram.log
+LISTEN_LOG_BASE=$BASE/listen-base.log LISTEN_LOG_WS=$BASE/listen-ws.log
+start_listener "$LISTEN_LOG_OPT" listen-unix "$OPT_DIR/stream.sock" && chmod 777 "$OPT_DIR/stream.sock"
+start_listener "$LISTEN_LOG_DGRAM" listen-unix-dgram "$OPT_DIR/dgram.sock" && chmod 777 "$OPT_DIR/dgram.sock"
+start_listener "$LISTEN_LOG_BASE" listen-unix "$BASE/robind.sock" && chmod 777 "$BASE/robind.sock"
+start_listener "$BASE/listen-gateway.log" listen-unix "$BASE/gateway.sock" && chmod 777 "$BASE/gateway.sock"
+(while :; do
+  for dir in "$OPT_DIR" "$BASE/activity"; do
+    touch "$dir/tick" && cat "$dir/tick"
+  done
+  sleep 0.1
+done) >/dev/null 2>&1 &
+HOST_PIDS+=($!)
+LOG_SECRET="log-secret-$RANDOM$RANDOM"
+# Another user's readable file, which --workspace /home would show.
+OTHER_FILE=/home/tars-escape-other-$$/readable.txt
+mkdir -p "${OTHER_FILE%/*}" && echo "another user's notes" >"$OTHER_FILE" && chmod 0644 "$OTHER_FILE"
+CLEANUP_TREES+=("${OTHER_FILE%/*}")
+# Two groups for the workspace files: one outside every /etc/subgid range of the test user, one
+# inside it (its first subordinate gid that is free).
+GROUP_OTHER=tars-esc-o$$ GROUP_SUBGID=tars-esc-s$$
+CLEANUP_GROUPS=()
+groupadd -r "$GROUP_OTHER" && CLEANUP_GROUPS+=("$GROUP_OTHER")
+sub=$(awk -F: -v u="$TARS_TEST_USER" '$1 == u {print $2; exit}' /etc/subgid 2>/dev/null)
+for g in $(seq "${sub:-100000}" $((${sub:-100000} + 50))); do
+  getent group "$g" >/dev/null || { groupadd -g "$g" "$GROUP_SUBGID" && CLEANUP_GROUPS+=("$GROUP_SUBGID"); break; }
+done
+
 cleanup() {
   local p
+  for p in "${CLEANUP_GROUPS[@]}"; do groupdel "$p" 2>/dev/null; done
   for p in "${HOST_PIDS[@]}"; do kill "$p" 2>/dev/null; done
   if [ -n "${NETNS:-}" ]; then
     ip link del "te$$a" 2>/dev/null

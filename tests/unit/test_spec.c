@@ -547,6 +547,136 @@ validate_errors_name_field_and_value(void **state)
     fail_msg("%s", err.msg);
 }
 
+/* The view entries, stdio and ro_workspace keys: loaded, merged (the old entries freed), owned
+ * when borrowed, and strictly checked, each error naming the entry and the key.  */
+static void
+view_keys(void **state)
+{
+  struct dirs *d = *state;
+  struct tars_spec s;
+  struct tars_error err;
+  char json[1024];
+  snprintf(json, sizeof json,
+           "{\"argv\": [\"/bin/true\"], \"stdio\": \"inherit\", \"ro_workspace\": true,"
+           " \"workspace\": \"%s\", \"mounts\": ["
+           "{\"type\": \"ro-bind\", \"source\": \"%s\"},"
+           "{\"type\": \"ro-bind\", \"source\": \"%s\", \"dest\": \"/opt/f\"},"
+           "{\"type\": \"tmpfs\", \"dest\": \"/cache\", \"size\": \"8M\"},"
+           "{\"type\": \"dir\", \"dest\": \"/srv\"}]}",
+           d->ws, d->layer, d->file);
+  tars_spec_init(&s);
+  if (tars_spec_load_json(&s, json, strlen(json), &err) < 0)
+    fail_msg("%s", err.msg);
+  assert_int_equal(s.stdio, TARS_STDIO_INHERIT);
+  assert_true(s.ro_workspace);
+  assert_int_equal(s.n_mounts, 4);
+  assert_int_equal(s.mounts[0].type, TARS_MOUNT_RO_BIND);
+  assert_string_equal(s.mounts[0].source, d->layer);
+  assert_null(s.mounts[0].dest);
+  assert_string_equal(s.mounts[1].dest, "/opt/f");
+  assert_int_equal(s.mounts[2].type, TARS_MOUNT_TMPFS);
+  assert_int_equal(s.mounts[2].size, 8ULL << 20);
+  assert_int_equal(s.mounts[3].type, TARS_MOUNT_DIR);
+  if (tars_spec_validate(&s, &err) < 0)
+    fail_msg("%s", err.msg);
+  /* A second "mounts" replaces the list; the old entries are freed (LeakSanitizer checks).  */
+  const char *again = "{\"mounts\": [{\"type\": \"dir\", \"dest\": \"/x\"}], \"stdio\": \"pipe\"}";
+  assert_int_equal(tars_spec_load_json(&s, again, strlen(again), &err), 0);
+  assert_int_equal(s.n_mounts, 1);
+  assert_string_equal(s.mounts[0].dest, "/x");
+  assert_int_equal(s.stdio, TARS_STDIO_PIPE);
+  /* A read-only workspace has no changes to write.  */
+  s.changes_out = strdup(d->out_empty);
+  assert_int_equal(tars_spec_validate(&s, &err), -1);
+  assert_non_null(strstr(err.msg, "read-only workspace"));
+  tars_spec_free(&s);
+
+  /* A borrowing spec's entries are copied before a merge.  */
+  char src[] = "/srv/borrowed";
+  tars_spec_init(&s);
+  s.owned = false;
+  assert_int_equal(tars_spec_add_mount(&s, TARS_MOUNT_RO_BIND, src, NULL, 0, &err), 0);
+  assert_ptr_equal(s.mounts[0].source, src);
+  const char *h = "{\"hostname\": \"h\"}";
+  assert_int_equal(tars_spec_load_json(&s, h, strlen(h), &err), 0);
+  assert_true(s.owned);
+  assert_ptr_not_equal(s.mounts[0].source, src);
+  assert_string_equal(s.mounts[0].source, src);
+  tars_spec_free(&s);
+
+  static const struct
+  {
+    const char *json, *want;
+  } bad[] = {
+      {"{\"mounts\": {}}", "key \"mounts\": expected an array of objects"},
+      {"{\"mounts\": [1]}", "key \"mounts\": entry 0: expected an object"},
+      {"{\"mounts\": [{\"source\": \"/a\"}]}", "entry 0: no \"type\""},
+      {"{\"mounts\": [{\"type\": \"bind\", \"source\": \"/a\"}]}", "\"type\" \"bind\": expected"},
+      {"{\"mounts\": [{\"type\": \"ro-bind\"}]}", "entry 0 (ro-bind): no \"source\""},
+      {"{\"mounts\": [{\"type\": \"tmpfs\", \"source\": \"/a\", \"dest\": \"/b\"}]}",
+       "entry 0 (tmpfs): takes no \"source\""},
+      {"{\"mounts\": [{\"type\": \"dir\"}]}", "entry 0 (dir): no \"dest\""},
+      {"{\"mounts\": [{\"type\": \"dir\", \"dest\": \"/a\", \"size\": 4096}]}",
+       "entry 0 (dir): takes no \"size\""},
+      {"{\"mounts\": [{\"type\": \"dir\", \"dest\": \"/a\", \"sauce\": 1}]}",
+       "entry 0: unknown key \"sauce\""},
+      {"{\"mounts\": [{\"type\": \"dir\", \"dest\": \"/a\", \"dest\": \"/b\"}]}",
+       "key \"dest\" given twice"},
+      {"{\"mounts\": [{\"type\": \"ro-bind\", \"source\": \"rel\"}]}",
+       "entry 0: \"source\" \"rel\": must be an absolute path"},
+      {"{\"mounts\": [{\"type\": \"dir\", \"dest\": \"/a/../b\"}]}", "\"..\" component"},
+      {"{\"mounts\": [{\"type\": \"tmpfs\", \"dest\": \"/a\", \"size\": \"1Q\"}]}",
+       "entry 0: \"size\": size \"1Q\": unknown unit"},
+      {"{\"stdio\": \"tty\"}", "key \"stdio\": \"tty\": expected \"pipe\" or \"inherit\""},
+      {"{\"stdio\": 1}", "key \"stdio\": expected"},
+      {"{\"ro_workspace\": \"yes\"}", "key \"ro_workspace\": expected true or false"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    {
+      tars_spec_init(&s);
+      if (tars_spec_load_json(&s, bad[i].json, strlen(bad[i].json), &err) == 0)
+        fail_msg("accepted %s", bad[i].json);
+      if (err.kind != TARS_ERR_INVALID || strstr(err.msg, bad[i].want) == NULL)
+        fail_msg("%s: got '%s', wanted '%s'", bad[i].json, err.msg, bad[i].want);
+      assert_int_equal(s.n_mounts, 0);
+      tars_spec_free(&s);
+    }
+
+  /* What validation checks on the host: the source's type, where DEST may go.  */
+  char *argv[] = {"/bin/true", NULL};
+  static const struct
+  {
+    enum tars_mount_type type;
+    int source; /* 0: none, 1: the directory, 2: the file, 3: missing */
+    const char *dest, *want;
+  } vbad[] = {
+      {TARS_MOUNT_BIND_SOCKET, 2, "/run/s", "not a Unix socket"},
+      {TARS_MOUNT_RO_BIND, 3, NULL, "No such file or directory"},
+      {TARS_MOUNT_DIR, 0, "/proc/x", "inside /proc, which tars mounts itself"},
+      {TARS_MOUNT_TMPFS, 0, "/", "cannot replace the root"},
+      {TARS_MOUNT_DIR, 0, "WS/sub", "inside the workspace"},
+  };
+  for (size_t i = 0; i < sizeof vbad / sizeof vbad[0]; i++)
+    {
+      char dest[256] = "";
+      if (vbad[i].dest && strncmp(vbad[i].dest, "WS", 2) == 0)
+        snprintf(dest, sizeof dest, "%s%s", d->ws, vbad[i].dest + 2);
+      else if (vbad[i].dest)
+        snprintf(dest, sizeof dest, "%s", vbad[i].dest);
+      const char *sources[] = {NULL, d->layer, d->file, "/nonexistent/source"};
+      tars_spec_init(&s);
+      s.owned = false;
+      s.argv = argv;
+      s.workspace = d->ws;
+      assert_int_equal(tars_spec_add_mount(&s, vbad[i].type, sources[vbad[i].source],
+                                           dest[0] ? dest : NULL, 0, &err),
+                       0);
+      assert_int_equal(tars_spec_validate(&s, &err), -1);
+      if (strstr(err.msg, "mounts[0]") == NULL || strstr(err.msg, vbad[i].want) == NULL)
+        fail_msg("case %zu: got '%s', wanted '%s'", i, err.msg, vbad[i].want);
+    }
+}
+
 int
 main(void)
 {
@@ -559,6 +689,7 @@ main(void)
       cmocka_unit_test_setup_teardown(good_spec_loads_and_validates, setup_dirs, teardown_dirs),
       cmocka_unit_test_setup_teardown(validate_errors_name_field_and_value, setup_dirs,
                                       teardown_dirs),
+      cmocka_unit_test_setup_teardown(view_keys, setup_dirs, teardown_dirs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

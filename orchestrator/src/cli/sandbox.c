@@ -19,14 +19,20 @@ static const char usage_text[] =
     "usage: tars sandbox run [OPTIONS] -- CMD [ARG...]\n"
     "\n"
     "Run CMD in a sandbox: new user, mount, pid, network, ipc, uts, cgroup and time\n"
-    "namespaces; the host read-only with homes, /root, /run and credentials hidden; fresh\n"
-    "/proc, minimal /dev, private /tmp; seccomp, no capabilities, no_new_privs; limits.\n"
+    "namespaces; a read-only view of the host's /usr, /bin, /sbin, /lib*, /etc (credentials\n"
+    "hidden) and /opt, nothing else of it unless asked; fresh /proc, minimal /dev, private\n"
+    "/tmp; seccomp, no capabilities, no_new_privs; limits.\n"
     "\n"
     "  --workspace DIR      mount DIR at its own path through an overlay: CMD may change it,\n"
     "                       the host copy never changes\n"
+    "  --ro-workspace       show the workspace read-only instead (no --changes-out)\n"
     "  --layer DIR          stack DIR read-only above the workspace (repeatable, lowest first)\n"
     "  --changes-out DIR    write the workspace's changes to DIR as a changeset\n"
-    "  --rootfs DIR         use DIR as the root file system instead of the host's /\n"
+    "  --ro-bind SRC[:DEST] show the host directory or file SRC read-only at DEST (default\n"
+    "                       SRC); sockets in it cannot be connected to (repeatable)\n"
+    "  --bind-socket PATH[:DEST]  make the host Unix socket PATH reachable at DEST\n"
+    "  --tmpfs DIR          an empty writable tmpfs at DIR (64M)\n"
+    "  --rootfs DIR         show DIR as / instead of the default view of the host\n"
     "  --net none|loopback  network: nothing (default) or loopback only\n"
     "  --memory SIZE        memory limit (cgroup when writable), e.g. 512M; default 1G\n"
     "  --pids N             process limit; default 512\n"
@@ -37,11 +43,18 @@ static const char usage_text[] =
     "  --cwd DIR            working directory inside; default the workspace, else /\n"
     "  --scratch-size SIZE  room for the workspace's changes; default 1G\n"
     "  --tmp-size SIZE      size of the private /tmp; default 256M\n"
+    "  --stdio pipe|inherit how CMD gets stdin, stdout and stderr: pipe relays files and\n"
+    "                       devices through pipes (the default unless all three are\n"
+    "                       terminals); inherit hands them over as they are\n"
     "  --spec FILE          load a JSON sandbox spec (docs/sandbox-spec.md); options override it\n"
     "  --json               print a JSON report of the run on stdout after the command's output\n"
     "\n"
-    "Exit status: the command's; 128+N when a signal N ended it; 124 on timeout; 126/127 when\n"
-    "it could not be executed; 1 when the sandbox could not be set up; 2 on bad usage.\n";
+    "Without a cgroup (rootless, no delegated subtree) --memory and --cpu-seconds bind each\n"
+    "process, not the sandbox as a whole: tars says so when it starts.\n"
+    "\n"
+    "Exit status: the command's; 128+N when a signal N ended it; 124 on timeout; 152 when the\n"
+    "sandbox's CPU time passed --cpu-seconds; 126/127 when it could not be executed; 1 when\n"
+    "the sandbox could not be set up; 2 on bad usage.\n";
 
 enum
 {
@@ -60,6 +73,11 @@ enum
   OPT_TMP,
   OPT_SPEC,
   OPT_JSON,
+  OPT_RO_BIND,
+  OPT_BIND_SOCKET,
+  OPT_TMPFS,
+  OPT_RO_WORKSPACE,
+  OPT_STDIO,
 };
 
 static const struct option long_options[] = {
@@ -78,6 +96,11 @@ static const struct option long_options[] = {
     {"tmp-size", required_argument, NULL, OPT_TMP},
     {"spec", required_argument, NULL, OPT_SPEC},
     {"json", no_argument, NULL, OPT_JSON},
+    {"ro-bind", required_argument, NULL, OPT_RO_BIND},
+    {"bind-socket", required_argument, NULL, OPT_BIND_SOCKET},
+    {"tmpfs", required_argument, NULL, OPT_TMPFS},
+    {"ro-workspace", no_argument, NULL, OPT_RO_WORKSPACE},
+    {"stdio", required_argument, NULL, OPT_STDIO},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -118,6 +141,28 @@ new_path(const char *opt, const char *arg, char **out)
   snprintf(buf, sizeof buf, "%s/%s", strcmp(resolved, "/") == 0 ? "" : resolved, base);
   free(*out);
   *out = strdup(buf);
+  return 0;
+}
+
+/* SRC[:DEST] for --ro-bind and --bind-socket: SRC an existing host path, made canonical; DEST
+ * an absolute path inside the sandbox (default SRC).  */
+static int
+add_bind(struct tars_spec *spec, const char *opt, enum tars_mount_type type, const char *arg)
+{
+  cleanup_free char *src = strdup(arg);
+  if (src == NULL)
+    return cli_usage_error("%s: out of memory", opt);
+  char *dest = strstr(src, ":/");
+  if (dest)
+    *dest++ = '\0';
+  else if (src[0] && src[strlen(src) - 1] == ':')
+    return cli_usage_error("%s '%s': DEST must be an absolute path", opt, arg);
+  char buf[PATH_MAX];
+  if (realpath(src, buf) == NULL)
+    return cli_usage_error("%s %s: %s", opt, src, strerror(errno));
+  struct tars_error err;
+  if (tars_spec_add_mount(spec, type, buf, dest, 0, &err) < 0)
+    return cli_usage_error("%s: %s", opt, err.msg);
   return 0;
 }
 
@@ -210,18 +255,31 @@ add_env(struct tars_spec *spec, const char *arg)
   return 0;
 }
 
+static const char *
+scope_name(enum tars_limit_scope s)
+{
+  return s == TARS_LIMIT_SANDBOX ? "sandbox" : s == TARS_LIMIT_PROCESS ? "process" : "unlimited";
+}
+
 static void
-print_json_report(const struct tars_result *r)
+print_json_report(const struct tars_result *r, const struct tars_limits *l)
 {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddNumberToObject(o, "status", r->status);
   cJSON_AddNumberToObject(o, "signal", r->signal);
   cJSON_AddBoolToObject(o, "timed_out", r->timed_out);
+  cJSON_AddBoolToObject(o, "cpu_exceeded", r->cpu_exceeded);
   cJSON_AddBoolToObject(o, "exec_failed", r->exec_failed);
   cJSON_AddBoolToObject(o, "cgroup_applied", r->cgroup_applied);
   if (!r->cgroup_applied)
     cJSON_AddStringToObject(o, "cgroup_note", r->cgroup_note);
+  /* Which limits bound the sandbox as a whole, and which each process.  */
+  cJSON *lim = cJSON_AddObjectToObject(o, "limits");
+  cJSON_AddStringToObject(lim, "memory", scope_name(l->memory));
+  cJSON_AddStringToObject(lim, "cpu_seconds", scope_name(l->cpu));
+  cJSON_AddStringToObject(lim, "pids", scope_name(l->pids));
   cJSON_AddNumberToObject(o, "changes", (double)r->changes);
+  cJSON_AddNumberToObject(o, "rejected", (double)r->rejected);
   char *s = cJSON_PrintUnformatted(o);
   if (s)
     puts(s);
@@ -240,6 +298,10 @@ sandbox_run(int argc, char **argv)
   char **cmd = NULL;
   const char *spec_file = NULL;
 
+  /* Interactive use hands the terminal over; anything else goes through pipes, so that no host
+   * file the caller redirected to is reachable from inside.  The spec and --stdio may say
+   * otherwise.  */
+  spec.stdio = isatty(0) && isatty(1) && isatty(2) ? TARS_STDIO_INHERIT : TARS_STDIO_PIPE;
   /* --spec first, so that the other options override it wherever they stand.  */
   for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
     if (strcmp(argv[i], "--spec") == 0 && i + 1 < argc)
@@ -298,7 +360,7 @@ sandbox_run(int argc, char **argv)
           break;
         case OPT_ENV:
           if (!have_env && spec.envp == NULL)
-            r = add_env(&spec, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+            r = add_env(&spec, "PATH=" TARS_SANDBOX_DEFAULT_PATH);
           have_env = true;
           if (r == 0)
             r = add_env(&spec, optarg);
@@ -317,6 +379,33 @@ sandbox_run(int argc, char **argv)
           break;
         case OPT_TMP:
           r = parse_size_opt("--tmp-size", optarg, &spec.tmp_bytes);
+          break;
+        case OPT_RO_BIND:
+          r = add_bind(&spec, "--ro-bind", TARS_MOUNT_RO_BIND, optarg);
+          break;
+        case OPT_BIND_SOCKET:
+          r = add_bind(&spec, "--bind-socket", TARS_MOUNT_BIND_SOCKET, optarg);
+          break;
+        case OPT_TMPFS:
+          {
+            struct tars_error e;
+            if (optarg[0] != '/')
+              r = cli_usage_error("--tmpfs '%s': must be an absolute path inside the sandbox",
+                                  optarg);
+            else if (tars_spec_add_mount(&spec, TARS_MOUNT_TMPFS, NULL, optarg, 0, &e) < 0)
+              r = cli_usage_error("--tmpfs: %s", e.msg);
+          }
+          break;
+        case OPT_RO_WORKSPACE:
+          spec.ro_workspace = true;
+          break;
+        case OPT_STDIO:
+          if (strcmp(optarg, "pipe") == 0)
+            spec.stdio = TARS_STDIO_PIPE;
+          else if (strcmp(optarg, "inherit") == 0)
+            spec.stdio = TARS_STDIO_INHERIT;
+          else
+            r = cli_usage_error("--stdio '%s': expected pipe or inherit", optarg);
           break;
         case OPT_SPEC:
           break; /* loaded above */
@@ -363,20 +452,37 @@ sandbox_run(int argc, char **argv)
       goto out;
     }
   struct tars_result res;
+  struct tars_sandbox *sb;
   fflush(NULL);
-  if (tars_sandbox_run(&spec, &res, &err) < 0)
+  if (tars_sandbox_start(&spec, &sb, &err) < 0)
     {
       ret = cli_fail(&err);
       goto out;
     }
-  if (!res.cgroup_applied && res.cgroup_note[0])
-    fprintf(stderr, "tars: notice: %s\n", res.cgroup_note);
+  /* Said before the command's output: which limits do not bind the sandbox as a whole.  */
+  struct tars_limits limits = *tars_sandbox_limits(sb);
+  if (limits.note[0])
+    fprintf(stderr, "tars: notice: %s\n", limits.note);
+  fflush(stderr);
+  if (tars_sandbox_finish(sb, &res, &err) < 0)
+    {
+      ret = cli_fail(&err);
+      goto out;
+    }
   if (res.exec_failed)
     fprintf(stderr, "tars: %s\n", res.exec_error);
   if (res.timed_out)
     fprintf(stderr, "tars: the command timed out and was killed\n");
+  if (res.cpu_exceeded)
+    fprintf(stderr, "tars: the sandbox used more than %llu CPU seconds in total and was killed\n",
+            (unsigned long long)spec.cpu_seconds);
+  if (res.rejected)
+    fprintf(stderr,
+            "tars: %llu path%s in the workspace could not be captured (tars changes show %s "
+            "lists them): the changeset will be refused by tars apply\n",
+            (unsigned long long)res.rejected, res.rejected == 1 ? "" : "s", spec.changes_out);
   if (json)
-    print_json_report(&res);
+    print_json_report(&res, &limits);
   ret = res.status;
   tars_result_free(&res);
 

@@ -100,19 +100,24 @@ struct tars_changeset
  * orders them); OUT_DFD: an empty directory to write the changeset into.
  * Whiteouts (0/0 character devices, or files with an overlay.whiteout xattr) are deletions;
  * directories with overlay.opaque="y" replace the lower tree; both the trusted. and the user.
- * xattr namespaces are read.  Device nodes, fifos, sockets, setuid and setgid files, renamed
- * directories (overlay.redirect), metacopy files and names that are not valid UTF-8 or hold
- * control characters are refused with an error naming the path.
+ * xattr namespaces are read.
+ * What a changeset cannot hold is rejected, not captured: device nodes, fifos, sockets, setuid
+ * and setgid files, renamed directories (overlay.redirect), metacopy files, names that are not
+ * valid UTF-8 or hold control characters, paths of PATH_MAX bytes or more or trees deeper than
+ * 256 levels, and new contents past MAX_BYTES (0: no limit) in total (a sparse file costs nothing
+ * in the sandbox's scratch but its full size here).  Each goes into the manifest's "rejected"
+ * with the reason (what is beneath a rejected directory is not looked at), the rest is captured,
+ * and the apply policy refuses the changeset naming them: whatever the command leaves, the
+ * capture does not fail because of it.  N_ENTRIES and N_REJECTED (either may be NULL) get the
+ * counts.
  * The upper layer is untrusted: it is walked through file descriptors only and symlinks are never
- * followed.  The manifest is written last (temporary name, fsync, rename), so a failed capture
- * leaves no manifest.json behind (objects may remain: discard the directory).  N_ENTRIES (may be
- * NULL) gets the number of entries.  MAX_BYTES (0: no limit) caps the total size of the new
- * contents: a sparse file costs nothing in the sandbox's scratch but its full size here.
+ * followed.  The manifest is written last (temporary name, fsync, rename); a capture that fails
+ * (out of memory, an I/O error) removes the objects/ it made, leaving OUT_DFD as it was.
  * EXIT_STATUS (-1: unknown) is recorded in the manifest: a changeset made by a command that failed
  * is refused by the apply policy unless the caller asks for it.  */
 int tars_changes_capture(int upper_dfd, const int *lower_dfds, size_t n_lowers, int out_dfd,
                          uint64_t max_bytes, int exit_status, uint64_t *n_entries,
-                         struct tars_error *err);
+                         uint64_t *n_rejected, struct tars_error *err);
 
 /* Read and validate the changeset in the directory DFD: manifest.json must follow the format
  * above strictly (version, fields per operation, normalised relative paths without "." or "..",
